@@ -38,6 +38,9 @@
 /* Largest hour an order can reference relative to the clock: every resting
  * order expires within this many hours of the current clock. */
 #define MATCHER_HORIZON_HOURS (MATCHER_MAX_AHEAD_HOURS + MATCHER_MAX_WINDOW_HOURS)
+/* The clock never passes this hour, so every hour an order names fits in
+ * 32 bits (about 245,000 years after 1970). */
+#define MATCHER_MAX_CLOCK_HOUR (2147483647LL - MATCHER_HORIZON_HOURS - 1)
 
 /* ---- catalog ----------------------------------------------------------- */
 

@@ -1,0 +1,174 @@
+/* capacity.c — an offer's remaining capacity, hour by hour.
+ *
+ * An offer of qty GPUs over [start, end) keeps, for every hour, how many
+ * GPUs are still unsold. Storing one number per hour would cost up to 8760
+ * words per order, so the capacity is a step function: a list of
+ * breakpoints (first hour, qty), each qty holding until the next
+ * breakpoint or the offer's end. A fill on [s, e) splits at s and e (at
+ * most two new breakpoints) and subtracts; equal neighbours are merged
+ * again so the list stays canonical (same capacity, same list). Hours
+ * before the clock are dropped lazily (cap_prune). */
+#include "matcher/engine_internal.h"
+
+static uint32_t seg_alloc(matcher_engine *e, int32_t start_hour, int32_t qty, uint32_t next)
+{
+    uint32_t s = e->seg_free;
+    GPUX_ASSERT(s != NIL && e->n_segs_free > 0);
+    e->seg_free = e->segs[s].next;
+    e->n_segs_free--;
+    e->segs[s] = (seg){.start_hour = start_hour, .qty = qty, .next = next};
+    return s;
+}
+
+static void seg_release(matcher_engine *e, uint32_t s)
+{
+    e->segs[s].next = e->seg_free;
+    e->seg_free = s;
+    e->n_segs_free++;
+}
+
+uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty)
+{
+    return seg_alloc(e, start_hour, qty, NIL);
+}
+
+void cap_free_all(matcher_engine *e, order *o)
+{
+    uint32_t s = o->seg_head;
+    while (s != NIL) {
+        uint32_t next = e->segs[s].next;
+        seg_release(e, s);
+        s = next;
+    }
+    o->seg_head = NIL;
+}
+
+static int32_t seg_end(const matcher_engine *e, const order *o, uint32_t s)
+{
+    uint32_t n = e->segs[s].next;
+    return n == NIL ? o->end_hour : e->segs[n].start_hour;
+}
+
+bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour)
+{
+    int32_t open_start = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    return from_hour >= open_start && to_hour <= o->end_hour && from_hour < to_hour;
+}
+
+/* Smallest capacity over [from, to); the caller has checked coverage. */
+int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour)
+{
+    int32_t best = INT32_MAX;
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        if (e->segs[s].start_hour >= to_hour)
+            break;
+        if (seg_end(e, o, s) <= from_hour)
+            continue;
+        if (e->segs[s].qty < best)
+            best = e->segs[s].qty;
+    }
+    GPUX_ASSERT(best != INT32_MAX);
+    return best;
+}
+
+int32_t cap_max_open(const matcher_engine *e, const order *o)
+{
+    int32_t best = 0;
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        if (seg_end(e, o, s) <= e->now_hour)
+            continue;
+        if (e->segs[s].qty > best)
+            best = e->segs[s].qty;
+    }
+    return best;
+}
+
+int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)
+{
+    if (hour < e->now_hour || hour < o->start_hour || hour >= o->end_hour)
+        return 0;
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next)
+        if (hour < seg_end(e, o, s))
+            return e->segs[s].qty;
+    GPUX_ASSERT(0);
+    return 0;
+}
+
+/* Drops breakpoints wholly before the clock and starts the list at the
+ * first open hour, so the representation depends only on open hours. */
+void cap_prune(matcher_engine *e, order *o)
+{
+    int32_t now = (int32_t)e->now_hour;
+    uint32_t s = o->seg_head;
+    GPUX_ASSERT(s != NIL);
+    while (e->segs[s].next != NIL && e->segs[e->segs[s].next].start_hour <= now) {
+        uint32_t next = e->segs[s].next;
+        seg_release(e, s);
+        s = next;
+    }
+    o->seg_head = s;
+    if (e->segs[s].start_hour < now && now < o->end_hour)
+        e->segs[s].start_hour = now;
+}
+
+/* Ensures a breakpoint starts exactly at hour (inside the offer); returns
+ * the breakpoint that starts there, and its predecessor in *prev. */
+static uint32_t cap_split(matcher_engine *e, order *o, int32_t hour, uint32_t *prev)
+{
+    uint32_t p = NIL;
+    for (uint32_t s = o->seg_head; s != NIL; p = s, s = e->segs[s].next) {
+        if (e->segs[s].start_hour == hour) {
+            *prev = p;
+            return s;
+        }
+        if (hour < seg_end(e, o, s)) {
+            uint32_t n = seg_alloc(e, hour, e->segs[s].qty, e->segs[s].next);
+            e->segs[s].next = n;
+            *prev = s;
+            return n;
+        }
+    }
+    GPUX_ASSERT(0);
+    return NIL;
+}
+
+/* Merges s into its predecessor p when both hold the same qty. */
+static void cap_merge(matcher_engine *e, uint32_t p, uint32_t s)
+{
+    if (p == NIL || s == NIL || e->segs[p].qty != e->segs[s].qty)
+        return;
+    e->segs[p].next = e->segs[s].next;
+    seg_release(e, s);
+}
+
+void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty)
+{
+    GPUX_ASSERT(qty > 0 && cap_open_covers(e, o, from_hour, to_hour));
+    cap_prune(e, o);
+    uint32_t before, first = cap_split(e, o, from_hour, &before);
+    uint32_t last = first, s = first;
+    while (s != NIL && e->segs[s].start_hour < to_hour) {
+        if (seg_end(e, o, s) > to_hour) {
+            uint32_t dummy;
+            cap_split(e, o, to_hour, &dummy);
+        }
+        GPUX_ASSERT(e->segs[s].qty >= qty);
+        e->segs[s].qty -= qty;
+        last = s;
+        s = e->segs[s].next;
+    }
+    /* Re-merge at both edges and inside (inner neighbours all moved by the
+     * same amount, so they stay distinct). */
+    uint32_t after = e->segs[last].next;
+    cap_merge(e, last, after);
+    cap_merge(e, before, first);
+}
+
+void cap_add_all(matcher_engine *e, order *o, int32_t delta)
+{
+    cap_prune(e, o);
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        e->segs[s].qty += delta;
+        GPUX_ASSERT(e->segs[s].qty >= 0);
+    }
+}

@@ -1,0 +1,152 @@
+/* check.c — matcher_check(): every internal invariant, checked the slow
+ * way. Tests call it after every command; production never does. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "matcher/engine_internal.h"
+
+typedef struct checker {
+    const matcher_engine *e;
+    char *err;
+    size_t errlen;
+    int64_t *held;      /* recomputed held per account */
+    uint32_t *open;     /* recomputed open orders per account */
+    uint32_t seen;      /* orders reached through the book */
+} checker;
+
+static int fail(checker *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->err, k->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int check_capacity(checker *k, const order *o)
+{
+    const matcher_engine *e = k->e;
+    if (o->seg_head == NIL)
+        return fail(k, "offer %llu has no capacity list", (unsigned long long)o->id);
+    int32_t prev_start = INT32_MIN;
+    int32_t prev_qty = -1;
+    uint32_t n = 0;
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        const seg *g = &e->segs[s];
+        if (++n > (uint32_t)MATCHER_MAX_WINDOW_HOURS + 1)
+            return fail(k, "offer %llu capacity list too long", (unsigned long long)o->id);
+        if (g->start_hour <= prev_start || g->start_hour >= o->end_hour)
+            return fail(k, "offer %llu breakpoints out of order", (unsigned long long)o->id);
+        if (g->start_hour < o->start_hour)
+            return fail(k, "offer %llu breakpoint before start", (unsigned long long)o->id);
+        if (g->qty < 0 || g->qty > o->qty)
+            return fail(k, "offer %llu capacity %d outside 0..%d", (unsigned long long)o->id, g->qty, o->qty);
+        if (g->qty == prev_qty)
+            return fail(k, "offer %llu capacity not canonical", (unsigned long long)o->id);
+        prev_start = g->start_hour;
+        prev_qty = g->qty;
+    }
+    return 0;
+}
+
+static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_price, uint8_t side, uint32_t market)
+{
+    const matcher_engine *e = k->e;
+    if (o->price_micros != level_price || o->side != side || o->market != market)
+        return fail(k, "order %llu in the wrong level", (unsigned long long)o->id);
+    if (book_find(e, o->id) != slot)
+        return fail(k, "order %llu not found by id", (unsigned long long)o->id);
+    if (!o->in_bucket || o->expiry_hour < e->now_hour)
+        return fail(k, "order %llu not in the expiry wheel", (unsigned long long)o->id);
+    if (o->account >= e->n_accounts)
+        return fail(k, "order %llu has unknown account", (unsigned long long)o->id);
+    k->open[o->account]++;
+    if (side == MATCHER_BUY) {
+        if (o->filled_qty < 0 || o->filled_qty >= o->qty)
+            return fail(k, "bid %llu filled %d of %d", (unsigned long long)o->id, o->filled_qty, o->qty);
+        if (o->hold_micros != eng_hold(e, o->price_micros, bid_remaining(o), order_hours(o)))
+            return fail(k, "bid %llu hold is not the formula", (unsigned long long)o->id);
+        if (o->start_hour < e->now_hour)
+            return fail(k, "bid %llu rests past its start", (unsigned long long)o->id);
+        k->held[o->account] += o->hold_micros;
+        return 0;
+    }
+    if (o->end_hour <= e->now_hour)
+        return fail(k, "offer %llu rests past its end", (unsigned long long)o->id);
+    return check_capacity(k, o);
+}
+
+static int check_side(checker *k, uint32_t m, int si)
+{
+    const matcher_engine *e = k->e;
+    const book_side *bs = &e->books[m].side[si];
+    uint8_t side = si == 0 ? MATCHER_BUY : MATCHER_SELL;
+    for (uint32_t i = 0; i < bs->n_levels; i++) {
+        const level *lv = &e->levels[bs->lvl[i]];
+        if (i > 0 && bs->keys[i - 1] >= bs->keys[i])
+            return fail(k, "market %u side %d levels not sorted", m, si);
+        if (bs->keys[i] != side_key(side, lv->price_micros) || lv->count == 0)
+            return fail(k, "market %u side %d level %u bad", m, si, i);
+        uint32_t count = 0;
+        uint64_t prev_priority = 0;
+        for (uint32_t s = lv->head, p = NIL; s != NIL; p = s, s = e->orders[s].next) {
+            const order *o = &e->orders[s];
+            if (o->prev != p || o->level != bs->lvl[i] || o->priority <= prev_priority)
+                return fail(k, "market %u level links/priority broken at order %llu", m, (unsigned long long)o->id);
+            if (check_order(k, o, s, lv->price_micros, side, m) != 0)
+                return -1;
+            prev_priority = o->priority;
+            if (++count > lv->count)
+                break;
+        }
+        if (count != lv->count)
+            return fail(k, "market %u level count %u != %u", m, lv->count, count);
+        k->seen += count;
+    }
+    return 0;
+}
+
+static int check_accounts(checker *k)
+{
+    const matcher_engine *e = k->e;
+    int64_t sum = 0;
+    for (uint32_t a = 0; a < e->n_accounts; a++) {
+        const account *acc = &e->accounts[a];
+        if (acc->balance_micros < 0)
+            return fail(k, "account %u balance %lld < 0", a, (long long)acc->balance_micros);
+        if (acc->held_micros != k->held[a] || acc->held_micros > acc->balance_micros)
+            return fail(k, "account %u held %lld (bids %lld, balance %lld)", a, (long long)acc->held_micros,
+                        (long long)k->held[a], (long long)acc->balance_micros);
+        if (acc->open_orders != k->open[a])
+            return fail(k, "account %u open orders %u != %u", a, acc->open_orders, k->open[a]);
+        sum += acc->balance_micros;
+    }
+    if (sum != e->deposited_micros - e->withdrawn_micros)
+        return fail(k, "money not conserved: balances %lld, deposits-withdrawals %lld", (long long)sum,
+                    (long long)(e->deposited_micros - e->withdrawn_micros));
+    return 0;
+}
+
+int matcher_check(const matcher_engine *e, char *err, size_t errlen)
+{
+    checker k = {.e = e, .err = err, .errlen = errlen};
+    k.held = calloc(e->n_accounts, sizeof(int64_t));
+    k.open = calloc(e->n_accounts, sizeof(uint32_t));
+    int rc = (!k.held || !k.open) ? fail(&k, "out of memory") : 0;
+    for (uint32_t m = 0; rc == 0 && m < e->cat.n_markets; m++) {
+        uint32_t before = k.seen;
+        rc = check_side(&k, m, 0);
+        if (rc == 0)
+            rc = check_side(&k, m, 1);
+        if (rc == 0 && k.seen - before != e->books[m].n_orders)
+            rc = fail(&k, "market %u order count %u != %u", m, e->books[m].n_orders, k.seen - before);
+    }
+    if (rc == 0 && k.seen != e->n_orders)
+        rc = fail(&k, "%u orders in the book, %u allocated", k.seen, e->n_orders);
+    if (rc == 0)
+        rc = check_accounts(&k);
+    free(k.held);
+    free(k.open);
+    return rc;
+}

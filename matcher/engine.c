@@ -1,0 +1,373 @@
+/* engine.c — engine lifecycle, command dispatch, accounts, money, clock.
+ *
+ * matcher_apply() is the only way state changes. Each handler validates
+ * the whole command first and rejects with one REJECTED event before
+ * touching anything, so a rejected command changes nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "matcher/engine_internal.h"
+#include "matcher/order_entry.h"
+
+/* ---- money ---- */
+
+int64_t eng_fee(int64_t notional_micros, int32_t bps)
+{
+    GPUX_ASSERT(notional_micros >= 0 && bps >= 0 && bps <= MATCHER_MAX_FEE_BPS);
+    return (int64_t)(((__int128)notional_micros * bps) / 10000);
+}
+
+int64_t eng_hold(const matcher_engine *e, int64_t price_micros, int32_t qty, int32_t hours)
+{
+    int32_t bps = e->cfg.maker_fee_bps > e->cfg.taker_fee_bps ? e->cfg.maker_fee_bps : e->cfg.taker_fee_bps;
+    int64_t notional = price_micros * qty * hours;
+    return notional + eng_fee(notional, bps);
+}
+
+/* ---- config and lifecycle ---- */
+
+void matcher_config_default(matcher_config *cfg)
+{
+    *cfg = (matcher_config){
+        .max_accounts = 100000,
+        .max_orders = 1000000,
+        .max_orders_per_market = 200000,
+        .max_segments = 4000000,
+        .maker_fee_bps = 0,
+        .taker_fee_bps = 10,
+    };
+}
+
+static bool config_ok(const matcher_config *c)
+{
+    return c->max_accounts >= 1 && c->max_accounts <= (1u << 24) && c->max_orders >= 1 &&
+           c->max_orders <= (1u << 26) && c->max_orders_per_market >= 1 &&
+           c->max_orders_per_market <= c->max_orders &&
+           c->max_segments >= 2u * MATCHER_MAX_FILLS_PER_COMMAND + 2 && c->max_segments <= (1u << 28) &&
+           c->maker_fee_bps >= 0 && c->maker_fee_bps <= MATCHER_MAX_FEE_BPS &&
+           c->taker_fee_bps >= 0 && c->taker_fee_bps <= MATCHER_MAX_FEE_BPS;
+}
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+    uint64_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return (uint32_t)p;
+}
+
+void matcher_destroy(matcher_engine *e)
+{
+    if (!e)
+        return;
+    if (e->books) {
+        for (uint32_t m = 0; m < e->cat.n_markets; m++)
+            for (int s = 0; s < 2; s++) {
+                free(e->books[m].side[s].keys);
+                free(e->books[m].side[s].lvl);
+            }
+    }
+    free(e->books);
+    free(e->accounts);
+    free(e->orders);
+    free(e->idmap_keys);
+    free(e->idmap_vals);
+    free(e->levels);
+    free(e->segs);
+    free(e->bucket_head);
+    free(e->bucket_tail);
+    free(e->plan);
+    free(e->sp_rem);
+    free(e->sp_steps);
+    free(e->sp_epoch);
+    free(e);
+}
+
+static bool alloc_tables(matcher_engine *e)
+{
+    const matcher_config *c = &e->cfg;
+    uint32_t idmap_size = pow2_at_least((uint64_t)c->max_orders * 2);
+    e->idmap_mask = idmap_size - 1;
+    e->accounts = calloc(c->max_accounts, sizeof(account));
+    e->orders = calloc((size_t)c->max_orders + 1, sizeof(order));
+    e->idmap_keys = calloc(idmap_size, sizeof(uint64_t));
+    e->idmap_vals = calloc(idmap_size, sizeof(uint32_t));
+    e->levels = calloc((size_t)c->max_orders + 1, sizeof(level));
+    e->segs = calloc((size_t)c->max_segments + 1, sizeof(seg));
+    e->books = calloc(e->cat.n_markets ? e->cat.n_markets : 1, sizeof(market_book));
+    e->bucket_head = calloc(EXPIRY_RING, sizeof(uint32_t));
+    e->bucket_tail = calloc(EXPIRY_RING, sizeof(uint32_t));
+    e->plan = calloc(MATCHER_MAX_FILLS_PER_COMMAND, sizeof(plan_step));
+    e->sp_rem = calloc(c->max_accounts, sizeof(int32_t));
+    e->sp_steps = calloc(c->max_accounts, sizeof(uint32_t));
+    e->sp_epoch = calloc(c->max_accounts, sizeof(uint32_t));
+    if (!e->accounts || !e->orders || !e->idmap_keys || !e->idmap_vals || !e->levels || !e->segs ||
+        !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_steps ||
+        !e->sp_epoch)
+        return false;
+    for (uint32_t m = 0; m < e->cat.n_markets; m++)
+        for (int s = 0; s < 2; s++) {
+            book_side *bs = &e->books[m].side[s];
+            bs->cap_levels = c->max_orders_per_market;
+            bs->keys = calloc(bs->cap_levels, sizeof(int64_t));
+            bs->lvl = calloc(bs->cap_levels, sizeof(uint32_t));
+            if (!bs->keys || !bs->lvl)
+                return false;
+        }
+    return true;
+}
+
+static void link_free_lists(matcher_engine *e)
+{
+    for (uint32_t i = 1; i <= e->cfg.max_orders; i++) {
+        e->orders[i].next = i < e->cfg.max_orders ? i + 1 : NIL;
+        e->levels[i].next_free = i < e->cfg.max_orders ? i + 1 : NIL;
+    }
+    e->order_free = 1;
+    e->level_free = 1;
+    for (uint32_t i = 1; i <= e->cfg.max_segments; i++)
+        e->segs[i].next = i < e->cfg.max_segments ? i + 1 : NIL;
+    e->seg_free = 1;
+    e->n_segs_free = e->cfg.max_segments;
+}
+
+matcher_engine *matcher_create(const matcher_catalog *cat, const matcher_config *cfg)
+{
+    if (!cat || !cfg || !config_ok(cfg) || cat->n_markets > MATCHER_MAX_MARKETS)
+        return NULL;
+    matcher_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->cat = *cat;
+    e->cfg = *cfg;
+    if (!alloc_tables(e)) {
+        matcher_destroy(e);
+        return NULL;
+    }
+    link_free_lists(e);
+    e->next_order_id = 1;
+    e->next_trade_id = 1;
+    e->next_priority = 1;
+    e->n_accounts = 1; /* the fee account, id 0, no roles */
+    return e;
+}
+
+/* ---- events ---- */
+
+void eng_event_init(const matcher_engine *e, matcher_event *ev, uint16_t type)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = type;
+    ev->cmd_type = e->cmd ? e->cmd->type : 0;
+    ev->ts_us = e->cmd ? e->cmd->ts_us : 0;
+}
+
+static void emit(matcher_engine *e, const matcher_event *ev)
+{
+    if (e->emit)
+        e->emit(e->emit_ctx, ev);
+}
+
+void eng_emit_balance(matcher_engine *e, uint32_t account_id)
+{
+    matcher_event ev;
+    eng_event_init(e, &ev, MATCHER_EV_BALANCE);
+    ev.u.balance.account = account_id;
+    ev.u.balance.balance_micros = e->accounts[account_id].balance_micros;
+    ev.u.balance.held_micros = e->accounts[account_id].held_micros;
+    emit(e, &ev);
+}
+
+void eng_fill_order_info(const order *o, matcher_order_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->order_id = o->id;
+    out->account = o->account;
+    out->market = o->market;
+    out->side = o->side;
+    out->tif = o->tif;
+    out->single_provider = o->single_provider;
+    out->qty = o->qty;
+    out->min_qty = o->min_qty;
+    out->min_hours = o->min_hours;
+    out->price_micros = o->price_micros;
+    out->start_hour = o->start_hour;
+    out->end_hour = o->end_hour;
+    out->expire_at_hour = o->expire_at_hour;
+    out->hold_micros = o->hold_micros;
+}
+
+static int32_t order_remaining(const matcher_engine *e, const order *o)
+{
+    return o->side == MATCHER_BUY ? bid_remaining(o) : cap_max_open(e, o);
+}
+
+void eng_emit_done(matcher_engine *e, uint32_t slot, matcher_done_reason r)
+{
+    const order *o = &e->orders[slot];
+    matcher_event ev;
+    eng_event_init(e, &ev, MATCHER_EV_DONE);
+    ev.u.done.order_id = o->id;
+    ev.u.done.account = o->account;
+    ev.u.done.market = o->market;
+    ev.u.done.side = o->side;
+    ev.u.done.reason = (uint8_t)r;
+    ev.u.done.remaining_qty = order_remaining(e, o);
+    emit(e, &ev);
+}
+
+/* Takes an order out of the engine: book, expiry wheel, hold, id map. */
+void eng_order_end(matcher_engine *e, uint32_t slot, matcher_done_reason r)
+{
+    order *o = &e->orders[slot];
+    if (o->level != NIL)
+        book_remove(e, slot);
+    if (o->in_bucket)
+        bucket_remove(e, slot);
+    eng_emit_done(e, slot, r);
+    account *a = &e->accounts[o->account];
+    if (o->side == MATCHER_BUY && o->hold_micros > 0) {
+        a->held_micros -= o->hold_micros;
+        o->hold_micros = 0;
+        eng_emit_balance(e, o->account);
+    }
+    if (o->seg_head != NIL)
+        cap_free_all(e, o);
+    GPUX_ASSERT(a->open_orders > 0);
+    a->open_orders--;
+    book_idmap_del(e, o->id);
+    book_order_free(e, slot);
+}
+
+static matcher_reason reject(matcher_engine *e, matcher_reason r)
+{
+    matcher_event ev;
+    eng_event_init(e, &ev, MATCHER_EV_REJECTED);
+    ev.u.rejected.reason = (uint16_t)r;
+    if (e->cmd->type == MATCHER_CMD_CANCEL || e->cmd->type == MATCHER_CMD_REPLACE)
+        ev.u.rejected.order_id = e->cmd->order_id;
+    emit(e, &ev);
+    return r;
+}
+
+matcher_reason eng_reject(matcher_engine *e, matcher_reason r) { return reject(e, r); }
+
+/* ---- accounts and money commands ---- */
+
+static matcher_reason cmd_create_account(matcher_engine *e, const matcher_cmd *c)
+{
+    const uint32_t all = MATCHER_ROLE_BUYER | MATCHER_ROLE_PROVIDER | MATCHER_ROLE_ADMIN;
+    if (c->roles & ~all)
+        return reject(e, MATCHER_REJ_BAD_ROLES);
+    if (e->n_accounts >= e->cfg.max_accounts)
+        return reject(e, MATCHER_REJ_ACCOUNTS_FULL);
+    uint32_t id = e->n_accounts++;
+    e->accounts[id] = (account){.roles = c->roles};
+    matcher_event ev;
+    eng_event_init(e, &ev, MATCHER_EV_ACCOUNT);
+    ev.u.account.account = id;
+    ev.u.account.roles = c->roles;
+    emit(e, &ev);
+    return MATCHER_OK;
+}
+
+static void emit_transfer(matcher_engine *e, uint16_t type, uint32_t account_id, int64_t amount)
+{
+    matcher_event ev;
+    eng_event_init(e, &ev, type);
+    ev.u.transfer.account = account_id;
+    ev.u.transfer.amount_micros = amount;
+    emit(e, &ev);
+    eng_emit_balance(e, account_id);
+}
+
+static matcher_reason cmd_deposit(matcher_engine *e, const matcher_cmd *c)
+{
+    if (c->account >= e->n_accounts)
+        return reject(e, MATCHER_REJ_UNKNOWN_ACCOUNT);
+    if (c->amount_micros <= 0 || c->amount_micros > MATCHER_MAX_AMOUNT_MICROS)
+        return reject(e, MATCHER_REJ_BAD_AMOUNT);
+    account *a = &e->accounts[c->account];
+    if (a->balance_micros > MATCHER_MAX_BALANCE_MICROS - c->amount_micros)
+        return reject(e, MATCHER_REJ_BALANCE_LIMIT);
+    a->balance_micros += c->amount_micros;
+    e->deposited_micros += c->amount_micros;
+    emit_transfer(e, MATCHER_EV_DEPOSIT, c->account, c->amount_micros);
+    return MATCHER_OK;
+}
+
+static matcher_reason cmd_withdraw(matcher_engine *e, const matcher_cmd *c)
+{
+    if (c->account >= e->n_accounts)
+        return reject(e, MATCHER_REJ_UNKNOWN_ACCOUNT);
+    if (c->amount_micros <= 0 || c->amount_micros > MATCHER_MAX_AMOUNT_MICROS)
+        return reject(e, MATCHER_REJ_BAD_AMOUNT);
+    account *a = &e->accounts[c->account];
+    if (c->amount_micros > a->balance_micros - a->held_micros)
+        return reject(e, MATCHER_REJ_INSUFFICIENT_FUNDS);
+    a->balance_micros -= c->amount_micros;
+    e->withdrawn_micros += c->amount_micros;
+    emit_transfer(e, MATCHER_EV_WITHDRAWAL, c->account, c->amount_micros);
+    return MATCHER_OK;
+}
+
+/* ---- clock ---- */
+
+static void expire_bucket(matcher_engine *e, int64_t hour)
+{
+    uint32_t b = (uint32_t)(hour % EXPIRY_RING);
+    while (e->bucket_head[b] != NIL) {
+        uint32_t slot = e->bucket_head[b];
+        GPUX_ASSERT(e->orders[slot].expiry_hour == hour);
+        eng_order_end(e, slot, MATCHER_DONE_EXPIRED);
+    }
+}
+
+static matcher_reason cmd_advance_clock(matcher_engine *e, const matcher_cmd *c)
+{
+    if (c->clock_hour < e->now_hour || c->clock_hour > MATCHER_MAX_CLOCK_HOUR)
+        return reject(e, MATCHER_REJ_BAD_CLOCK);
+    int64_t from = e->now_hour;
+    int64_t to = c->clock_hour;
+    matcher_event ev;
+    eng_event_init(e, &ev, MATCHER_EV_CLOCK);
+    ev.u.clock.hour = to;
+    emit(e, &ev);
+    if (to == from)
+        return MATCHER_OK;
+    /* Every resting order expires in [from, from + horizon], one hour per
+     * bucket; visit them in hour order, then set the clock. */
+    int64_t last = to < from + MATCHER_HORIZON_HOURS ? to : from + MATCHER_HORIZON_HOURS;
+    for (int64_t h = from; h <= last; h++)
+        expire_bucket(e, h);
+    e->now_hour = to;
+    return MATCHER_OK;
+}
+
+/* ---- dispatch ---- */
+
+matcher_reason matcher_apply(matcher_engine *e, const matcher_cmd *cmd, matcher_emit_fn fn, void *ctx)
+{
+    GPUX_ASSERT(e && cmd);
+    e->emit = fn;
+    e->emit_ctx = ctx;
+    e->cmd = cmd;
+    e->fills_left = MATCHER_MAX_FILLS_PER_COMMAND;
+    e->incoming = NIL;
+    matcher_reason r;
+    switch (cmd->type) {
+    case MATCHER_CMD_CREATE_ACCOUNT: r = cmd_create_account(e, cmd); break;
+    case MATCHER_CMD_DEPOSIT: r = cmd_deposit(e, cmd); break;
+    case MATCHER_CMD_WITHDRAW: r = cmd_withdraw(e, cmd); break;
+    case MATCHER_CMD_NEW_ORDER: r = entry_new_order(e, cmd); break;
+    case MATCHER_CMD_CANCEL: r = entry_cancel(e, cmd); break;
+    case MATCHER_CMD_REPLACE: r = entry_replace(e, cmd); break;
+    case MATCHER_CMD_ADVANCE_CLOCK: r = cmd_advance_clock(e, cmd); break;
+    default: r = reject(e, MATCHER_REJ_BAD_COMMAND); break;
+    }
+    e->emit = NULL;
+    e->emit_ctx = NULL;
+    e->cmd = NULL;
+    e->incoming = NIL;
+    return r;
+}

@@ -1,0 +1,184 @@
+/* engine_internal.h — the engine's private state, shared by its files.
+ *
+ * Layout of the state (everything allocated once in matcher_create):
+ *   accounts[]        balance/held per account id
+ *   orders[]          slot pool for resting orders; id -> slot via idmap
+ *   levels[]          price-level pool; each market side keeps a sorted
+ *                     array of level slots (best first) and a parallel
+ *                     array of sort keys for binary search
+ *   segs[]            offer capacity: per offer a linked list of
+ *                     (first hour, qty) breakpoints, qty constant up to the
+ *                     next breakpoint (or the offer's end)
+ *   buckets[]         expiry wheel: one list per hour, ring of
+ *                     MATCHER_HORIZON_HOURS + 2 hours (every resting order
+ *                     expires within the horizon, so a bucket only ever
+ *                     holds one expiry hour)
+ * Slot index 0 is never used so that 0 can mean "none" in links. */
+#ifndef GPUX_ENGINE_INTERNAL_H
+#define GPUX_ENGINE_INTERNAL_H
+
+#include "gpux_assert.h"
+#include "matcher/matcher.h"
+
+#define NIL 0u
+#define EXPIRY_RING (MATCHER_HORIZON_HOURS + 2)
+
+typedef struct account {
+    int64_t balance_micros;
+    int64_t held_micros;
+    uint32_t roles;
+    uint32_t open_orders;
+} account;
+
+typedef struct order {
+    uint64_t id;
+    uint64_t priority;
+    int64_t price_micros;
+    int64_t hold_micros;        /* bids */
+    int64_t expire_at_hour;     /* as given, 0 = none */
+    uint32_t account;
+    uint32_t market;
+    int32_t start_hour;
+    int32_t end_hour;
+    int32_t expiry_hour;        /* when the clock reaching it removes the order */
+    int32_t qty;                /* bids: total; offers: nominal per hour */
+    int32_t filled_qty;         /* bids */
+    int32_t min_qty;
+    int32_t min_hours;
+    uint32_t provider_lock;     /* bids with single_provider, after a fill */
+    uint32_t level;             /* level slot, NIL while not in the book */
+    uint32_t prev, next;        /* FIFO links inside the level */
+    uint32_t xprev, xnext;      /* expiry bucket links */
+    uint32_t seg_head;          /* offers: first capacity breakpoint */
+    uint8_t side;
+    uint8_t tif;
+    uint8_t single_provider;
+    uint8_t in_bucket;
+} order;
+
+typedef struct level {
+    int64_t price_micros;
+    uint32_t head, tail;
+    uint32_t count;
+    uint32_t next_free;
+} level;
+
+typedef struct seg {
+    int32_t start_hour;
+    int32_t qty;
+    uint32_t next;
+} seg;
+
+typedef struct book_side {
+    uint32_t n_levels;
+    uint32_t cap_levels;
+    int64_t *keys;              /* sort key: price for asks, -price for bids */
+    uint32_t *lvl;              /* level slots in key order (best first) */
+} book_side;
+
+typedef struct market_book {
+    book_side side[2];          /* [0] bids, [1] asks */
+    uint32_t n_orders;
+} market_book;
+
+/* One step of a bid's fill plan. */
+typedef struct plan_step {
+    uint32_t offer;             /* order slot */
+    int32_t qty;
+} plan_step;
+
+struct matcher_engine {
+    matcher_catalog cat;
+    matcher_config cfg;
+    int64_t now_hour;
+    uint64_t next_order_id;
+    uint64_t next_trade_id;
+    uint64_t next_priority;
+    int64_t deposited_micros;
+    int64_t withdrawn_micros;
+
+    account *accounts;
+    uint32_t n_accounts;
+
+    order *orders;              /* cfg.max_orders + 1 slots */
+    uint32_t order_free;        /* free list through .next */
+    uint32_t n_orders;
+
+    uint64_t *idmap_keys;       /* open addressing, 0 = empty */
+    uint32_t *idmap_vals;
+    uint32_t idmap_mask;
+
+    level *levels;              /* cfg.max_orders + 1 slots */
+    uint32_t level_free;
+
+    seg *segs;                  /* cfg.max_segments + 1 slots */
+    uint32_t seg_free;
+    uint32_t n_segs_free;
+
+    market_book *books;         /* cat.n_markets */
+    uint32_t *bucket_head;      /* EXPIRY_RING */
+    uint32_t *bucket_tail;
+
+    /* per-command scratch */
+    plan_step *plan;            /* MATCHER_MAX_FILLS_PER_COMMAND */
+    uint32_t fills_left;
+    uint32_t incoming;          /* slot of the order being processed, NIL if none */
+    int32_t *sp_rem;            /* single-provider planning, per account */
+    uint32_t *sp_steps;
+    uint32_t *sp_epoch;
+    uint32_t sp_cur;
+
+    /* current command's emit */
+    matcher_emit_fn emit;
+    void *emit_ctx;
+    const matcher_cmd *cmd;
+};
+
+static inline int side_index(uint8_t side) { return side == MATCHER_BUY ? 0 : 1; }
+static inline int64_t side_key(uint8_t side, int64_t price)
+{
+    return side == MATCHER_BUY ? -price : price;
+}
+static inline int32_t order_hours(const order *o) { return o->end_hour - o->start_hour; }
+static inline int32_t bid_remaining(const order *o) { return o->qty - o->filled_qty; }
+
+/* ---- money (engine_money.c) ---- */
+int64_t eng_fee(int64_t notional_micros, int32_t bps);
+int64_t eng_hold(const matcher_engine *e, int64_t price_micros, int32_t qty, int32_t hours);
+
+/* ---- orders, id map, levels (book.c) ---- */
+uint32_t book_order_alloc(matcher_engine *e);
+void book_order_free(matcher_engine *e, uint32_t slot);
+uint32_t book_find(const matcher_engine *e, uint64_t id);
+void book_idmap_put(matcher_engine *e, uint64_t id, uint32_t slot);
+void book_idmap_del(matcher_engine *e, uint64_t id);
+void book_insert(matcher_engine *e, uint32_t slot);
+void book_remove(matcher_engine *e, uint32_t slot);
+void bucket_insert(matcher_engine *e, uint32_t slot);
+void bucket_remove(matcher_engine *e, uint32_t slot);
+
+/* ---- offer capacity (capacity.c) ---- */
+uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty);
+void cap_free_all(matcher_engine *e, order *o);
+int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
+int32_t cap_max_open(const matcher_engine *e, const order *o);
+int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
+void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty);
+void cap_prune(matcher_engine *e, order *o);
+void cap_add_all(matcher_engine *e, order *o, int32_t delta);
+bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
+
+/* ---- matching (match.c) ---- */
+bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps);
+void match_bid_apply(matcher_engine *e, uint32_t bid, uint32_t n_steps);
+bool match_offer_would_trade(matcher_engine *e, uint32_t offer);
+void match_offer_sweep(matcher_engine *e, uint32_t offer);
+
+/* ---- events and removal (engine.c) ---- */
+void eng_emit_balance(matcher_engine *e, uint32_t account);
+void eng_emit_done(matcher_engine *e, uint32_t slot, matcher_done_reason r);
+void eng_order_end(matcher_engine *e, uint32_t slot, matcher_done_reason r);
+void eng_fill_order_info(const order *o, matcher_order_info *out);
+void eng_event_init(const matcher_engine *e, matcher_event *ev, uint16_t type);
+
+#endif

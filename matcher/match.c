@@ -1,0 +1,237 @@
+/* match.c — building and applying fills (docs/market-rules.md, "Matching").
+ *
+ * A bid is filled by a *plan*: offers walked in priority order (cheapest,
+ * then earliest), each contributing up to the bid's remaining quantity over
+ * the bid's whole window. Planning reads the book only; applying a plan
+ * moves money, capacity and emits the trade events. An incoming offer
+ * sweeps resting bids best-first and re-plans each bid it could help. */
+#include "matcher/engine_internal.h"
+
+static int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
+static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+/* Can offer o take part in bid b (price aside)? lock: 0 or the provider
+ * the bid is bound to. */
+static bool offer_eligible(const matcher_engine *e, const order *b, const order *o, uint32_t lock)
+{
+    if (o->account == b->account)
+        return false; /* self-trade prevention: skip, never trade */
+    if (lock != 0 && o->account != lock)
+        return false;
+    if (order_hours(b) < o->min_hours)
+        return false;
+    return cap_open_covers(e, o, b->start_hour, b->end_hour);
+}
+
+static bool bid_all_or_none(const order *b)
+{
+    return b->min_qty == 0 || b->tif == MATCHER_FOK;
+}
+
+/* Greedy plan over eligible offers in priority order, limited to one
+ * provider when lock != 0. Returns the steps in e->plan. */
+static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, int32_t *rem_out)
+{
+    const book_side *asks = &e->books[b->market].side[1];
+    bool all = bid_all_or_none(b);
+    int32_t r = bid_remaining(b);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < asks->n_levels && r > 0; i++) {
+        const level *lv = &e->levels[asks->lvl[i]];
+        if (lv->price_micros > b->price_micros)
+            break;
+        for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
+            const order *o = &e->orders[s];
+            if (!offer_eligible(e, b, o, lock))
+                continue;
+            int32_t t = min32(cap_min(e, o, b->start_hour, b->end_hour), r);
+            int32_t bmin = all ? 0 : min32(b->min_qty, r);
+            if (t <= 0 || t < max32(o->min_qty, bmin))
+                continue;
+            if (n == e->fills_left)
+                goto out; /* fill budget of this command spent */
+            e->plan[n++] = (plan_step){.offer = s, .qty = t};
+            r -= t;
+            if (b->single_provider && lock == 0)
+                lock = o->account; /* a partial single-provider bid stays with its first provider */
+        }
+    }
+out:
+    *rem_out = r;
+    return n;
+}
+
+/* All-or-none single-provider bid: the first provider that can fill the
+ * whole remaining quantity alone wins (walking offers in priority order). */
+static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
+{
+    const book_side *asks = &e->books[b->market].side[1];
+    int32_t r = bid_remaining(b);
+    if (++e->sp_cur == 0) {
+        for (uint32_t a = 0; a < e->cfg.max_accounts; a++)
+            e->sp_epoch[a] = 0;
+        e->sp_cur = 1;
+    }
+    for (uint32_t i = 0; i < asks->n_levels; i++) {
+        const level *lv = &e->levels[asks->lvl[i]];
+        if (lv->price_micros > b->price_micros)
+            break;
+        for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
+            const order *o = &e->orders[s];
+            if (!offer_eligible(e, b, o, 0))
+                continue;
+            uint32_t p = o->account;
+            if (e->sp_epoch[p] != e->sp_cur) {
+                e->sp_epoch[p] = e->sp_cur;
+                e->sp_rem[p] = r;
+                e->sp_steps[p] = 0;
+            }
+            int32_t t = min32(cap_min(e, o, b->start_hour, b->end_hour), e->sp_rem[p]);
+            if (t <= 0 || t < o->min_qty || e->sp_steps[p] >= e->fills_left)
+                continue;
+            e->sp_rem[p] -= t;
+            e->sp_steps[p]++;
+            if (e->sp_rem[p] == 0)
+                return p;
+        }
+    }
+    return 0;
+}
+
+bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps)
+{
+    GPUX_ASSERT(b->side == MATCHER_BUY && bid_remaining(b) > 0);
+    bool all = bid_all_or_none(b);
+    uint32_t lock = b->provider_lock;
+    if (b->single_provider && lock == 0 && all) {
+        lock = plan_single_provider_winner(e, b);
+        if (lock == 0) {
+            *n_steps = 0;
+            return false;
+        }
+    }
+    int32_t rem;
+    uint32_t n = plan_greedy(e, b, lock, &rem);
+    *n_steps = n;
+    return all ? rem == 0 : n > 0;
+}
+
+/* One fill between bid and offer; moves money and capacity, emits the
+ * trade, lease and balances, and ends a resting order that has nothing
+ * left. */
+static void fill(matcher_engine *e, uint32_t bslot, uint32_t oslot, int32_t qty)
+{
+    order *b = &e->orders[bslot];
+    order *o = &e->orders[oslot];
+    int32_t hours = order_hours(b);
+    int64_t price = b->priority < o->priority ? b->price_micros : o->price_micros;
+    uint8_t taker = e->incoming == oslot ? MATCHER_SELL : MATCHER_BUY;
+    int64_t notional = price * qty * hours;
+    int64_t buyer_fee = eng_fee(notional, taker == MATCHER_BUY ? e->cfg.taker_fee_bps : e->cfg.maker_fee_bps);
+    int64_t provider_fee = eng_fee(notional, taker == MATCHER_SELL ? e->cfg.taker_fee_bps : e->cfg.maker_fee_bps);
+
+    int64_t old_hold = b->hold_micros;
+    b->filled_qty += qty;
+    b->hold_micros = eng_hold(e, b->price_micros, bid_remaining(b), hours);
+    GPUX_ASSERT(old_hold - b->hold_micros >= notional + buyer_fee);
+    account *buyer = &e->accounts[b->account];
+    buyer->balance_micros -= notional + buyer_fee;
+    buyer->held_micros -= old_hold - b->hold_micros;
+    e->accounts[o->account].balance_micros += notional - provider_fee;
+    e->accounts[MATCHER_FEE_ACCOUNT].balance_micros += buyer_fee + provider_fee;
+    cap_take(e, o, b->start_hour, b->end_hour, qty);
+    if (b->single_provider)
+        b->provider_lock = o->account;
+    GPUX_ASSERT(e->fills_left > 0);
+    e->fills_left--;
+
+    matcher_event ev;
+    eng_event_init(e, &ev, MATCHER_EV_TRADE);
+    matcher_fill_info *f = &ev.u.fill;
+    f->trade_id = e->next_trade_id++;
+    f->buy_order_id = b->id;
+    f->sell_order_id = o->id;
+    f->buyer = b->account;
+    f->provider = o->account;
+    f->market = b->market;
+    f->taker_side = taker;
+    f->price_micros = price;
+    f->qty = qty;
+    f->start_hour = b->start_hour;
+    f->end_hour = b->end_hour;
+    f->notional_micros = notional;
+    f->buyer_fee_micros = buyer_fee;
+    f->provider_fee_micros = provider_fee;
+    f->saving_micros = (b->price_micros - price) * qty * hours;
+    if (e->emit) {
+        e->emit(e->emit_ctx, &ev);
+        ev.type = MATCHER_EV_LEASE;
+        e->emit(e->emit_ctx, &ev);
+    }
+    eng_emit_balance(e, b->account);
+    eng_emit_balance(e, o->account);
+    eng_emit_balance(e, MATCHER_FEE_ACCOUNT);
+
+    if (bslot != e->incoming && bid_remaining(b) == 0)
+        eng_order_end(e, bslot, MATCHER_DONE_FILLED);
+    if (oslot != e->incoming && cap_max_open(e, o) == 0)
+        eng_order_end(e, oslot, MATCHER_DONE_FILLED);
+}
+
+void match_bid_apply(matcher_engine *e, uint32_t bid, uint32_t n_steps)
+{
+    GPUX_ASSERT(n_steps <= e->fills_left);
+    for (uint32_t k = 0; k < n_steps; k++)
+        fill(e, bid, e->plan[k].offer, e->plan[k].qty);
+}
+
+/* Could the offer take part in this resting bid at all? (The bid's plan
+ * decides whether it actually fills.) */
+static bool offer_helps_bid(const matcher_engine *e, const order *b, const order *o)
+{
+    return offer_eligible(e, b, o, b->provider_lock) &&
+           cap_min(e, o, b->start_hour, b->end_hour) > 0;
+}
+
+bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
+{
+    const order *o = &e->orders[oslot];
+    const book_side *bids = &e->books[o->market].side[0];
+    for (uint32_t i = 0; i < bids->n_levels; i++) {
+        const level *lv = &e->levels[bids->lvl[i]];
+        if (lv->price_micros < o->price_micros)
+            break;
+        for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
+            uint32_t n;
+            if (offer_helps_bid(e, &e->orders[s], o) && match_bid_plan(e, &e->orders[s], &n))
+                return true;
+        }
+    }
+    return false;
+}
+
+void match_offer_sweep(matcher_engine *e, uint32_t oslot)
+{
+    const order *o = &e->orders[oslot];
+    const book_side *bids = &e->books[o->market].side[0];
+    uint32_t i = 0;
+    while (i < bids->n_levels && e->fills_left > 0) {
+        uint32_t l = bids->lvl[i];
+        if (e->levels[l].price_micros < o->price_micros)
+            break;
+        for (uint32_t s = e->levels[l].head; s != NIL;) {
+            uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
+            uint32_t n;
+            if (offer_helps_bid(e, &e->orders[s], o) && match_bid_plan(e, &e->orders[s], &n)) {
+                match_bid_apply(e, s, n);
+                if (cap_max_open(e, o) == 0 || e->fills_left == 0)
+                    return;
+            }
+            s = next;
+        }
+        /* The level is gone when its last bid filled; the next one moved
+         * into index i. */
+        if (i < bids->n_levels && bids->lvl[i] == l)
+            i++;
+    }
+}

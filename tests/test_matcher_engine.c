@@ -1,0 +1,225 @@
+/* test_matcher_engine.c — engine self-checks that need no reference model:
+ * a basic trade by hand, and random command streams with the full
+ * invariant check and a save/load round trip after every command. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "matcher/matcher.h"
+
+typedef struct sink {
+    uint32_t n;
+    uint32_t trades;
+    matcher_event last_trade;
+} sink;
+
+static void collect(void *ctx, const matcher_event *ev)
+{
+    sink *s = ctx;
+    s->n++;
+    if (ev->type == MATCHER_EV_TRADE) {
+        s->trades++;
+        s->last_trade = *ev;
+    }
+}
+
+static matcher_engine *small_engine(void)
+{
+    matcher_catalog cat = {0};
+    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", 8, 100), 0);
+    assert_int_equal(matcher_catalog_add(&cat, "A100", "us-east", 1, 100), 1);
+    matcher_config cfg;
+    matcher_config_default(&cfg);
+    cfg.max_accounts = 64;
+    cfg.max_orders = 400;
+    cfg.max_orders_per_market = 300;
+    cfg.max_segments = 20000;
+    matcher_engine *e = matcher_create(&cat, &cfg);
+    assert_non_null(e);
+    return e;
+}
+
+static matcher_reason run(matcher_engine *e, matcher_cmd c, sink *s)
+{
+    return matcher_apply(e, &c, collect, s);
+}
+
+static void test_simple_trade_moves_money_exactly(void **state)
+{
+    (void)state;
+    matcher_engine *e = small_engine();
+    sink s = {0};
+    const int64_t now = 500000;
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = now}, &s), MATCHER_OK);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_PROVIDER}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_BUYER}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_DEPOSIT, .account = 2, .amount_micros = 1000000000}, &s), 0);
+    /* offer 16 GPUs for 48 h at $2.00; bid 8 GPUs for 24 h at $2.50 */
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1, .qty = 16,
+                                          .price_micros = 2000000, .start_hour = now, .end_hour = now + 48}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 2, .qty = 8,
+                                          .price_micros = 2500000, .start_hour = now + 10, .end_hour = now + 34}, &s), 0);
+    assert_int_equal(s.trades, 1);
+    const matcher_fill_info *f = &s.last_trade.u.fill;
+    assert_int_equal(f->price_micros, 2000000); /* the earlier order's price */
+    assert_int_equal(f->notional_micros, 2000000LL * 8 * 24);
+    assert_int_equal(f->buyer_fee_micros, 2000000LL * 8 * 24 * 10 / 10000);
+    assert_int_equal(f->provider_fee_micros, 0);
+    assert_int_equal(f->saving_micros, 500000LL * 8 * 24);
+    matcher_account_view b, p, fee;
+    matcher_account_get(e, 2, &b);
+    matcher_account_get(e, 1, &p);
+    matcher_account_get(e, 0, &fee);
+    assert_int_equal(b.balance_micros, 1000000000 - 384000000 - 384000);
+    assert_int_equal(b.held_micros, 0);
+    assert_int_equal(p.balance_micros, 384000000);
+    assert_int_equal(fee.balance_micros, 384000);
+    assert_int_equal(matcher_offer_capacity(e, 1, now + 5), 16);
+    assert_int_equal(matcher_offer_capacity(e, 1, now + 10), 8);
+    assert_int_equal(matcher_offer_capacity(e, 1, now + 33), 8);
+    assert_int_equal(matcher_offer_capacity(e, 1, now + 34), 16);
+    char err[256];
+    assert_int_equal(matcher_check(e, err, sizeof err), 0);
+    matcher_destroy(e);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int64_t pick(uint64_t *r, int64_t lo, int64_t hi) { return lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
+
+static matcher_cmd random_cmd(uint64_t *r, int64_t now, uint64_t next_order)
+{
+    matcher_cmd c = {.ts_us = now * 3600000000LL};
+    int k = (int)pick(r, 0, 99);
+    uint32_t acct = (uint32_t)pick(r, 0, 12);
+    if (k < 3) {
+        c.type = MATCHER_CMD_CREATE_ACCOUNT;
+        c.roles = (uint32_t)pick(r, 1, 3);
+    } else if (k < 8) {
+        c.type = MATCHER_CMD_DEPOSIT;
+        c.account = acct;
+        c.amount_micros = pick(r, 1, 20000) * 100000;
+    } else if (k < 10) {
+        c.type = MATCHER_CMD_WITHDRAW;
+        c.account = acct;
+        c.amount_micros = pick(r, 1, 5000) * 100000;
+    } else if (k < 70) {
+        c.type = MATCHER_CMD_NEW_ORDER;
+        c.account = acct;
+        c.market = (uint32_t)pick(r, 0, 1);
+        c.side = (uint8_t)pick(r, 1, 2);
+        c.tif = (uint8_t)(pick(r, 0, 9) < 6 ? 0 : pick(r, 1, 3));
+        if (c.side == MATCHER_SELL && c.tif == MATCHER_FOK)
+            c.tif = MATCHER_IOC;
+        int lot = c.market == 0 ? 8 : 1;
+        c.qty = (int32_t)pick(r, 1, 6) * lot;
+        c.min_qty = pick(r, 0, 2) == 0 ? (int32_t)pick(r, 1, c.qty / lot) * lot : 0;
+        c.price_micros = pick(r, 15, 25) * 100000;
+        int64_t len = c.side == MATCHER_SELL ? pick(r, 4, 60) : pick(r, 1, 20);
+        c.start_hour = now + pick(r, 0, c.side == MATCHER_SELL ? 6 : 20);
+        c.end_hour = c.start_hour + len;
+        if (c.side == MATCHER_SELL && pick(r, 0, 3) == 0)
+            c.min_hours = (int32_t)pick(r, 1, 6);
+        if (c.side == MATCHER_BUY && pick(r, 0, 3) == 0)
+            c.single_provider = 1;
+        if (pick(r, 0, 9) == 0)
+            c.expire_at_hour = now + pick(r, 1, 30);
+    } else if (k < 80) {
+        c.type = MATCHER_CMD_CANCEL;
+        c.account = acct;
+        c.order_id = next_order > 1 ? (uint64_t)pick(r, 1, (int64_t)next_order) : 1;
+    } else if (k < 92) {
+        c.type = MATCHER_CMD_REPLACE;
+        c.account = acct;
+        c.order_id = next_order > 1 ? (uint64_t)pick(r, 1, (int64_t)next_order) : 1;
+        if (pick(r, 0, 1))
+            c.price_micros = pick(r, 15, 25) * 100000;
+        if (pick(r, 0, 1))
+            c.qty = (int32_t)pick(r, 1, 6) * 8;
+    } else {
+        c.type = MATCHER_CMD_ADVANCE_CLOCK;
+        c.clock_hour = now + pick(r, 0, 3);
+    }
+    return c;
+}
+
+static void stream(uint64_t seed, int n_cmds, int save_every)
+{
+    matcher_engine *e = small_engine();
+    uint64_t r = seed;
+    sink s = {0};
+    char err[256];
+    matcher_cmd start = {.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = 400000};
+    assert_int_equal(matcher_apply(e, &start, NULL, NULL), MATCHER_OK);
+    for (int i = 0; i < n_cmds; i++) {
+        matcher_cmd c = random_cmd(&r, matcher_clock_hour(e), matcher_next_order_id(e));
+        matcher_apply(e, &c, collect, &s);
+        if (matcher_check(e, err, sizeof err) != 0)
+            fail_msg("seed %llu cmd %d (type %d): %s", (unsigned long long)seed, i, c.type, err);
+        if (save_every && i % save_every == 0) {
+            uint8_t *buf;
+            size_t len;
+            assert_int_equal(matcher_save(e, &buf, &len), 0);
+            matcher_engine *l = matcher_load(matcher_catalog_of(e), &(matcher_config){0}, buf, len, err, sizeof err);
+            assert_null(l); /* other limits: refused */
+            matcher_config cfg;
+            matcher_config_default(&cfg);
+            cfg.max_accounts = 64;
+            cfg.max_orders = 400;
+            cfg.max_orders_per_market = 300;
+            cfg.max_segments = 20000;
+            l = matcher_load(matcher_catalog_of(e), &cfg, buf, len, err, sizeof err);
+            if (!l)
+                fail_msg("seed %llu cmd %d: load failed: %s", (unsigned long long)seed, i, err);
+            assert_int_equal(matcher_state_hash(l), matcher_state_hash(e));
+            matcher_destroy(e);
+            e = l;
+            free(buf);
+        }
+    }
+    print_message("# seed %llu: %u events, %u trades, %u resting\n", (unsigned long long)seed, s.n, s.trades,
+                  matcher_order_count(e));
+    assert_true(s.trades > 0);
+    matcher_destroy(e);
+}
+
+static int scale(void)
+{
+    const char *f = getenv("GPUX_FLAVOUR");
+    return f && strcmp(f, "san") == 0 ? 10 : 1;
+}
+
+static void test_random_streams_keep_invariants(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 20; seed++)
+        stream(seed, 20000 / scale(), 0);
+}
+
+static void test_save_load_round_trip_every_command(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 100; seed <= 103; seed++)
+        stream(seed, 3000 / (scale() > 1 ? 3 : 1), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simple_trade_moves_money_exactly),
+        cmocka_unit_test(test_random_streams_keep_invariants),
+        cmocka_unit_test(test_save_load_round_trip_every_command),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
