@@ -89,18 +89,21 @@ void book_idmap_del(matcher_engine *e, uint64_t id)
 
 /* ---- price levels ---- */
 
-/* First index whose key is >= key. */
+/* First index whose key is >= key. Branchless: prices arrive in no
+ * predictable order, and a mispredicted branch per probe cost more than
+ * the probes themselves (measured: see docs/benchmarks.md). */
 static uint32_t side_lower_bound(const book_side *bs, int64_t key)
 {
-    uint32_t lo = 0, hi = bs->n_levels;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (bs->keys[mid] < key)
-            lo = mid + 1;
-        else
-            hi = mid;
+    uint32_t n = bs->n_levels;
+    if (n == 0)
+        return 0;
+    const int64_t *first = bs->keys;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        first = first[half - 1] < key ? first + half : first;
+        n -= half;
     }
-    return lo;
+    return (uint32_t)(first - bs->keys) + (*first < key);
 }
 
 static uint32_t level_get_or_create(matcher_engine *e, book_side *bs, int64_t key, int64_t price)
