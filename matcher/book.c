@@ -32,62 +32,81 @@ void book_order_free(matcher_engine *e, uint32_t slot)
     e->n_orders--;
 }
 
-/* ---- id -> slot map: linear probing, backward-shift deletion ---- */
+/* ---- open-addressing maps (u64 key != 0 -> u32 slot): linear probing,
+ * backward-shift deletion so lookups never need tombstones. Used for
+ * order id -> order slot and (market, side, price) -> level slot. ---- */
 
-static uint32_t idmap_hash(const matcher_engine *e, uint64_t id)
+static uint32_t map_home(uint64_t key, uint32_t mask)
 {
-    uint64_t x = id * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(x >> 32) & e->idmap_mask;
+    uint64_t x = key * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> 32) & mask;
 }
 
-uint32_t book_find(const matcher_engine *e, uint64_t id)
+static uint32_t map_find(const uint64_t *keys, const uint32_t *vals, uint32_t mask, uint64_t key)
 {
-    if (id == 0)
-        return NIL;
-    for (uint32_t i = idmap_hash(e, id), n = 0; n <= e->idmap_mask; i = (i + 1) & e->idmap_mask, n++) {
-        if (e->idmap_keys[i] == id)
-            return e->idmap_vals[i];
-        if (e->idmap_keys[i] == 0)
+    for (uint32_t i = map_home(key, mask), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        if (keys[i] == key)
+            return vals[i];
+        if (keys[i] == 0)
             return NIL;
     }
     return NIL;
 }
 
+static void map_put(uint64_t *keys, uint32_t *vals, uint32_t mask, uint64_t key, uint32_t val)
+{
+    GPUX_ASSERT(key != 0);
+    uint32_t i = map_home(key, mask);
+    while (keys[i] != 0) {
+        GPUX_ASSERT(keys[i] != key);
+        i = (i + 1) & mask;
+    }
+    keys[i] = key;
+    vals[i] = val;
+}
+
+static void map_del(uint64_t *keys, uint32_t *vals, uint32_t mask, uint64_t key)
+{
+    uint32_t i = map_home(key, mask);
+    while (keys[i] != key) {
+        GPUX_ASSERT(keys[i] != 0);
+        i = (i + 1) & mask;
+    }
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; keys[j] != 0; j = (j + 1) & mask) {
+        uint32_t home = map_home(keys[j], mask);
+        bool movable = (hole <= j) ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            keys[hole] = keys[j];
+            vals[hole] = vals[j];
+            hole = j;
+        }
+    }
+    keys[hole] = 0;
+}
+
+uint32_t book_find(const matcher_engine *e, uint64_t id)
+{
+    return id == 0 ? NIL : map_find(e->idmap_keys, e->idmap_vals, e->idmap_mask, id);
+}
+
 void book_idmap_put(matcher_engine *e, uint64_t id, uint32_t slot)
 {
-    GPUX_ASSERT(id != 0);
-    uint32_t i = idmap_hash(e, id);
-    while (e->idmap_keys[i] != 0) {
-        GPUX_ASSERT(e->idmap_keys[i] != id);
-        i = (i + 1) & e->idmap_mask;
-    }
-    e->idmap_keys[i] = id;
-    e->idmap_vals[i] = slot;
+    map_put(e->idmap_keys, e->idmap_vals, e->idmap_mask, id, slot);
 }
 
 void book_idmap_del(matcher_engine *e, uint64_t id)
 {
-    uint32_t i = idmap_hash(e, id);
-    while (e->idmap_keys[i] != id) {
-        GPUX_ASSERT(e->idmap_keys[i] != 0);
-        i = (i + 1) & e->idmap_mask;
-    }
-    /* Shift later members of the probe run back so lookups never need
-     * tombstones. */
-    uint32_t hole = i;
-    for (uint32_t j = (i + 1) & e->idmap_mask; e->idmap_keys[j] != 0; j = (j + 1) & e->idmap_mask) {
-        uint32_t home = idmap_hash(e, e->idmap_keys[j]);
-        bool movable = (hole <= j) ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
-            e->idmap_keys[hole] = e->idmap_keys[j];
-            e->idmap_vals[hole] = e->idmap_vals[j];
-            hole = j;
-        }
-    }
-    e->idmap_keys[hole] = 0;
+    map_del(e->idmap_keys, e->idmap_vals, e->idmap_mask, id);
 }
 
 /* ---- price levels ---- */
+
+static uint64_t level_hkey(uint32_t market, int si, int64_t price)
+{
+    /* price <= $1000 = 1e9 micros < 2^32, so the three fit one word. */
+    return ((uint64_t)(market * 2u + (uint32_t)si) << 32) | (uint64_t)price;
+}
 
 /* First index whose key is >= key. Branchless: prices arrive in no
  * predictable order, and a mispredicted branch per probe cost more than
@@ -106,33 +125,70 @@ static uint32_t side_lower_bound(const book_side *bs, int64_t key)
     return (uint32_t)(first - bs->keys) + (*first < key);
 }
 
-static uint32_t level_get_or_create(matcher_engine *e, book_side *bs, int64_t key, int64_t price)
+uint32_t book_level_find(const matcher_engine *e, uint32_t market, int si, int64_t price)
 {
-    uint32_t i = side_lower_bound(bs, key);
-    if (i < bs->n_levels && bs->keys[i] == key)
-        return bs->lvl[i];
-    GPUX_ASSERT(bs->n_levels < bs->cap_levels);
-    uint32_t l = e->level_free;
-    GPUX_ASSERT(l != NIL);
+    return map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, price));
+}
+
+/* Drops the side's empty levels in one pass. Only called where no loop is
+ * walking the side (order insertion), never from book_remove. */
+static void side_compact(matcher_engine *e, uint32_t market, int si)
+{
+    book_side *bs = &e->books[market].side[si];
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < bs->n_levels; i++) {
+        uint32_t l = bs->lvl[i];
+        if (e->levels[l].count == 0) {
+            map_del(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, e->levels[l].price_micros));
+            e->levels[l].next_free = e->level_free;
+            e->level_free = l;
+        } else {
+            bs->keys[j] = bs->keys[i];
+            bs->lvl[j] = l;
+            j++;
+        }
+    }
+    bs->n_levels = j;
+    bs->n_empty = 0;
+}
+
+static void compact_all(matcher_engine *e)
+{
+    for (uint32_t m = 0; m < e->cat.n_markets; m++)
+        for (int si = 0; si < 2; si++)
+            if (e->books[m].side[si].n_empty > 0)
+                side_compact(e, m, si);
+}
+
+/* The level for price, reusing an empty one; creates it when missing. */
+static uint32_t level_get_or_create(matcher_engine *e, uint32_t market, int si, int64_t price)
+{
+    book_side *bs = &e->books[market].side[si];
+    uint64_t hk = level_hkey(market, si, price);
+    uint32_t l = map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk);
+    if (l != NIL) {
+        if (e->levels[l].count == 0)
+            bs->n_empty--;
+        return l;
+    }
+    /* Bound the empties a side carries; never more than a quarter. */
+    if (bs->n_levels == bs->cap_levels || bs->n_empty > 32 + bs->n_levels / 4)
+        side_compact(e, market, si);
+    if (e->level_free == NIL)
+        compact_all(e);
+    GPUX_ASSERT(bs->n_levels < bs->cap_levels && e->level_free != NIL);
+    l = e->level_free;
     e->level_free = e->levels[l].next_free;
     e->levels[l] = (level){.price_micros = price};
+    int64_t key = side_key(si == 0 ? MATCHER_BUY : MATCHER_SELL, price);
+    uint32_t i = side_lower_bound(bs, key);
     memmove(&bs->keys[i + 1], &bs->keys[i], (bs->n_levels - i) * sizeof(int64_t));
     memmove(&bs->lvl[i + 1], &bs->lvl[i], (bs->n_levels - i) * sizeof(uint32_t));
     bs->keys[i] = key;
     bs->lvl[i] = l;
     bs->n_levels++;
+    map_put(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk, l);
     return l;
-}
-
-static void level_destroy(matcher_engine *e, book_side *bs, uint32_t l, int64_t key)
-{
-    uint32_t i = side_lower_bound(bs, key);
-    GPUX_ASSERT(i < bs->n_levels && bs->lvl[i] == l);
-    memmove(&bs->keys[i], &bs->keys[i + 1], (bs->n_levels - i - 1) * sizeof(int64_t));
-    memmove(&bs->lvl[i], &bs->lvl[i + 1], (bs->n_levels - i - 1) * sizeof(uint32_t));
-    bs->n_levels--;
-    e->levels[l].next_free = e->level_free;
-    e->level_free = l;
 }
 
 /* Inserts the order into its price level in priority order. New orders
@@ -143,8 +199,7 @@ void book_insert(matcher_engine *e, uint32_t slot)
     order *o = &e->orders[slot];
     GPUX_ASSERT(o->level == NIL);
     market_book *mb = &e->books[o->market];
-    book_side *bs = &mb->side[side_index(o->side)];
-    uint32_t l = level_get_or_create(e, bs, side_key(o->side, o->price_micros), o->price_micros);
+    uint32_t l = level_get_or_create(e, o->market, side_index(o->side), o->price_micros);
     level *lv = &e->levels[l];
     uint32_t after = lv->tail;
     while (after != NIL && e->orders[after].priority > o->priority)
@@ -164,6 +219,7 @@ void book_insert(matcher_engine *e, uint32_t slot)
     mb->n_orders++;
 }
 
+/* O(1): an emptied level stays in its side's array until compaction. */
 void book_remove(matcher_engine *e, uint32_t slot)
 {
     order *o = &e->orders[slot];
@@ -182,7 +238,7 @@ void book_remove(matcher_engine *e, uint32_t slot)
     lv->count--;
     mb->n_orders--;
     if (lv->count == 0)
-        level_destroy(e, &mb->side[side_index(o->side)], o->level, side_key(o->side, o->price_micros));
+        mb->side[side_index(o->side)].n_empty++;
     o->level = NIL;
     o->prev = o->next = NIL;
 }

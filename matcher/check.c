@@ -82,12 +82,15 @@ static int check_side(checker *k, uint32_t m, int si)
     const matcher_engine *e = k->e;
     const book_side *bs = &e->books[m].side[si];
     uint8_t side = si == 0 ? MATCHER_BUY : MATCHER_SELL;
+    uint32_t empty = 0;
     for (uint32_t i = 0; i < bs->n_levels; i++) {
         const level *lv = &e->levels[bs->lvl[i]];
         if (i > 0 && bs->keys[i - 1] >= bs->keys[i])
             return fail(k, "market %u side %d levels not sorted", m, si);
-        if (bs->keys[i] != side_key(side, lv->price_micros) || lv->count == 0)
-            return fail(k, "market %u side %d level %u bad", m, si, i);
+        if (bs->keys[i] != side_key(side, lv->price_micros) ||
+            book_level_find(e, m, si, lv->price_micros) != bs->lvl[i])
+            return fail(k, "market %u side %d level %u bad or not in the level map", m, si, i);
+        empty += lv->count == 0;
         uint32_t count = 0;
         uint64_t prev_priority = 0;
         for (uint32_t s = lv->head, p = NIL; s != NIL; p = s, s = e->orders[s].next) {
@@ -104,6 +107,8 @@ static int check_side(checker *k, uint32_t m, int si)
             return fail(k, "market %u level count %u != %u", m, lv->count, count);
         k->seen += count;
     }
+    if (empty != bs->n_empty)
+        return fail(k, "market %u side %d has %u empty levels, counted %u", m, si, empty, bs->n_empty);
     return 0;
 }
 

@@ -73,6 +73,8 @@ void matcher_destroy(matcher_engine *e)
     free(e->idmap_keys);
     free(e->idmap_vals);
     free(e->levels);
+    free(e->lvmap_keys);
+    free(e->lvmap_vals);
     free(e->segs);
     free(e->bucket_head);
     free(e->bucket_tail);
@@ -93,6 +95,9 @@ static bool alloc_tables(matcher_engine *e)
     e->idmap_keys = calloc(idmap_size, sizeof(uint64_t));
     e->idmap_vals = calloc(idmap_size, sizeof(uint32_t));
     e->levels = calloc((size_t)c->max_orders + 1, sizeof(level));
+    e->lvmap_mask = idmap_size - 1;
+    e->lvmap_keys = calloc(idmap_size, sizeof(uint64_t));
+    e->lvmap_vals = calloc(idmap_size, sizeof(uint32_t));
     e->segs = calloc((size_t)c->max_segments + 1, sizeof(seg));
     e->books = calloc(e->cat.n_markets ? e->cat.n_markets : 1, sizeof(market_book));
     e->bucket_head = calloc(EXPIRY_RING, sizeof(uint32_t));
@@ -102,13 +107,14 @@ static bool alloc_tables(matcher_engine *e)
     e->sp_steps = calloc(c->max_accounts, sizeof(uint32_t));
     e->sp_epoch = calloc(c->max_accounts, sizeof(uint32_t));
     if (!e->accounts || !e->orders || !e->idmap_keys || !e->idmap_vals || !e->levels || !e->segs ||
+        !e->lvmap_keys || !e->lvmap_vals ||
         !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_steps ||
         !e->sp_epoch)
         return false;
     for (uint32_t m = 0; m < e->cat.n_markets; m++)
         for (int s = 0; s < 2; s++) {
             book_side *bs = &e->books[m].side[s];
-            bs->cap_levels = c->max_orders_per_market;
+            bs->cap_levels = c->max_orders_per_market + 1;
             bs->keys = calloc(bs->cap_levels, sizeof(int64_t));
             bs->lvl = calloc(bs->cap_levels, sizeof(uint32_t));
             if (!bs->keys || !bs->lvl)

@@ -5,7 +5,11 @@
  *   orders[]          slot pool for resting orders; id -> slot via idmap
  *   levels[]          price-level pool; each market side keeps a sorted
  *                     array of level slots (best first) and a parallel
- *                     array of sort keys for binary search
+ *                     array of sort keys for binary search; lvmap finds a
+ *                     level by (market, side, price) in O(1). A level that
+ *                     empties stays in place (count 0) until its side is
+ *                     compacted at a safe point, so removing an order
+ *                     never shifts the array under a matching loop
  *   segs[]            offer capacity: per offer a linked list of
  *                     (first hour, qty) breakpoints, qty constant up to the
  *                     next breakpoint (or the offer's end)
@@ -70,7 +74,8 @@ typedef struct seg {
 } seg;
 
 typedef struct book_side {
-    uint32_t n_levels;
+    uint32_t n_levels;          /* including empty ones */
+    uint32_t n_empty;           /* levels with count 0 awaiting compaction */
     uint32_t cap_levels;
     int64_t *keys;              /* sort key: price for asks, -price for bids */
     uint32_t *lvl;              /* level slots in key order (best first) */
@@ -110,6 +115,9 @@ struct matcher_engine {
 
     level *levels;              /* cfg.max_orders + 1 slots */
     uint32_t level_free;
+    uint64_t *lvmap_keys;       /* (market, side, price) -> level, 0 = empty */
+    uint32_t *lvmap_vals;
+    uint32_t lvmap_mask;
 
     seg *segs;                  /* cfg.max_segments + 1 slots */
     uint32_t seg_free;
@@ -152,6 +160,7 @@ void book_order_free(matcher_engine *e, uint32_t slot);
 uint32_t book_find(const matcher_engine *e, uint64_t id);
 void book_idmap_put(matcher_engine *e, uint64_t id, uint32_t slot);
 void book_idmap_del(matcher_engine *e, uint64_t id);
+uint32_t book_level_find(const matcher_engine *e, uint32_t market, int si, int64_t price);
 void book_insert(matcher_engine *e, uint32_t slot);
 void book_remove(matcher_engine *e, uint32_t slot);
 void bucket_insert(matcher_engine *e, uint32_t slot);

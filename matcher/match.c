@@ -229,9 +229,8 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
             }
             s = next;
         }
-        /* The level is gone when its last bid filled; the next one moved
-         * into index i. */
-        if (i < bids->n_levels && bids->lvl[i] == l)
-            i++;
+        /* Emptied levels stay in place until a later compaction, so the
+         * array does not move under this loop. */
+        i++;
     }
 }
