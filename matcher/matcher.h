@@ -68,8 +68,9 @@ int matcher_catalog_load(matcher_catalog *cat, const char *path, char *err,
                          size_t errlen);
 
 /* Appends one market. Returns its market id (index), or -1 if the catalog
- * is full, a name is empty/too long, lot <= 0, tick <= 0, or the pair
- * already exists. */
+ * is full, a name is empty, too long or has a character outside
+ * [A-Za-z0-9._-], lot is outside 1..100000, tick is outside 1..$1000, or
+ * the pair already exists. */
 int matcher_catalog_add(matcher_catalog *cat, const char *gpu,
                         const char *region, int32_t lot, int64_t tick_micros);
 
@@ -265,8 +266,11 @@ typedef void (*matcher_emit_fn)(void *ctx, const matcher_event *ev);
 typedef struct matcher_engine matcher_engine;
 
 /* Creates an engine with the fee account (id 0) and the clock at hour 0.
- * Copies cat and cfg. Returns NULL if cfg is out of range or memory for the
- * tables cannot be had. Owned by the caller: free with matcher_destroy. */
+ * Copies cat and cfg. Returns NULL if cfg is out of range (max_accounts
+ * 1..2^24, max_orders 1..2^26, max_orders_per_market <= max_orders,
+ * max_segments >= 2 x MATCHER_MAX_FILLS_PER_COMMAND + 2, fees 0..1000 bps)
+ * or memory for the tables cannot be had. Owned by the caller: free with
+ * matcher_destroy. */
 matcher_engine *matcher_create(const matcher_catalog *cat,
                                const matcher_config *cfg);
 void matcher_destroy(matcher_engine *e);
