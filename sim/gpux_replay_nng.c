@@ -1,0 +1,477 @@
+/* gpux_replay_nng.c — replays a day file straight into a running
+ * gpux-matcher over nng (the wire format of include/gpux_wire.h), as fast
+ * as the matcher acknowledges, and builds the day's report from the
+ * replies.
+ *
+ * Concurrency: LANES worker threads, each with its own REQ context, so
+ * many commands are in flight and the matcher's group commit batches their
+ * fsyncs. A day's commands for one account always go to the same lane, in
+ * file order, so an account's cancel follows its order and sees its id. A
+ * CLOCK line is a barrier: every lane drains, then the clock moves. The
+ * report is shared by the lanes under one mutex (it is only touched once
+ * per reply). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "gpux_assert.h"
+#include "gpux_wire.h"
+#include "sim/gpux_replay.h"
+
+#define LANE_QUEUE 256          /* commands queued per lane */
+#define REPLY_TIMEOUT_MS 30000  /* a matcher that does not answer in this is down */
+
+typedef struct lane lane;
+
+typedef struct replay {
+    const sim_dayfile *day;
+    sim_report *report;
+    nng_socket sock;
+    pthread_mutex_t mu;         /* report, maps, counters, lane state */
+    pthread_cond_t cv;
+    uint32_t *account_ids;      /* account_idx -> matcher account id */
+    uint64_t *order_ids;        /* order_idx -> matcher order id (0: none) */
+    uint32_t n_accounts_max, n_orders_max;
+    /* matcher order id -> order_idx, matcher account -> account_idx:
+     * open addressing, sized from the header */
+    uint64_t *ord_keys;
+    uint32_t *ord_vals;
+    uint32_t ord_mask;
+    uint32_t *acct_idx_of;      /* indexed by matcher account id */
+    uint32_t acct_idx_cap;
+    int64_t day_start_s;
+    sim_replay_stats stats;
+    char err[256];
+    bool failed;
+    lane *lanes;
+    int n_lanes;
+} replay;
+
+struct lane {
+    replay *rp;
+    pthread_t thread;
+    nng_ctx ctx;
+    nng_aio *aio;
+    sim_cmd q[LANE_QUEUE];
+    uint32_t head, count;
+    bool busy, stop;
+};
+
+/* ---- maps ---- */
+
+static uint32_t ord_home(uint64_t k, uint32_t mask) { return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & mask; }
+
+static void ord_put(replay *rp, uint64_t id, uint32_t idx)
+{
+    uint32_t i = ord_home(id, rp->ord_mask);
+    while (rp->ord_keys[i] != 0 && rp->ord_keys[i] != id)
+        i = (i + 1) & rp->ord_mask;
+    rp->ord_keys[i] = id;
+    rp->ord_vals[i] = idx;
+}
+
+static int64_t ord_get(const replay *rp, uint64_t id)
+{
+    for (uint32_t i = ord_home(id, rp->ord_mask), n = 0; n <= rp->ord_mask; i = (i + 1) & rp->ord_mask, n++) {
+        if (rp->ord_keys[i] == id)
+            return rp->ord_vals[i];
+        if (rp->ord_keys[i] == 0)
+            return -1;
+    }
+    return -1;
+}
+
+static void fail_locked(replay *rp, const char *msg)
+{
+    if (!rp->failed)
+        snprintf(rp->err, sizeof rp->err, "%s", msg);
+    rp->failed = true;
+    pthread_cond_broadcast(&rp->cv);
+}
+
+/* ---- one command ---- */
+
+/* The wire command for a day-file command; false when it cannot be sent
+ * (a cancel/replace of an order the matcher never accepted). */
+static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
+{
+    memset(w, 0, sizeof *w);
+    w->ts_us = 0;
+    switch (c->op) {
+    case SIM_OP_CLOCK:
+        w->type = MATCHER_CMD_ADVANCE_CLOCK;
+        w->clock_hour = c->hour;
+        return true;
+    case SIM_OP_ACCOUNT:
+        w->type = MATCHER_CMD_CREATE_ACCOUNT;
+        w->roles = c->roles;
+        snprintf(w->name, sizeof w->name, "%s", c->account);
+        return true;
+    case SIM_OP_DEPOSIT:
+        w->type = MATCHER_CMD_DEPOSIT;
+        w->account = rp->account_ids[c->account_idx];
+        w->amount_micros = c->amount_micros;
+        return true;
+    case SIM_OP_ORDER:
+        w->type = MATCHER_CMD_NEW_ORDER;
+        w->account = rp->account_ids[c->account_idx];
+        w->market = (uint32_t)c->market;
+        w->side = c->side;
+        w->tif = c->tif;
+        w->single_provider = c->single_provider;
+        w->qty = c->qty;
+        w->min_qty = c->min_qty;
+        w->min_hours = c->min_hours;
+        w->price_micros = c->price_micros;
+        w->start_hour = c->start_hour;
+        w->end_hour = c->end_hour;
+        w->expire_at_hour = c->expire_at_hour;
+        return true;
+    case SIM_OP_CANCEL:
+    case SIM_OP_REPLACE:
+        w->type = c->op == SIM_OP_CANCEL ? MATCHER_CMD_CANCEL : MATCHER_CMD_REPLACE;
+        w->account = rp->account_ids[c->account_idx];
+        w->order_id = rp->order_ids[c->order_idx];
+        if (c->op == SIM_OP_REPLACE) {
+            w->price_micros = c->price_micros;
+            w->qty = c->qty;
+        }
+        return w->order_id != 0;
+    default:
+        return false;
+    }
+}
+
+static void record_trade(replay *rp, const sim_cmd *c, const wire_event *ev)
+{
+    int64_t bo = ord_get(rp, ev->buy_order_id), so = ord_get(rp, ev->sell_order_id);
+    if (bo < 0 || so < 0 || ev->account >= rp->acct_idx_cap || ev->provider >= rp->acct_idx_cap) {
+        rp->stats.foreign_trades++; /* another client's orders: not in this day's report */
+        return;
+    }
+    sim_trade t = {
+        .t_s = c->t_s,
+        .market = ev->market,
+        .buyer_idx = rp->acct_idx_of[ev->account],
+        .provider_idx = rp->acct_idx_of[ev->provider],
+        .buy_order_idx = (uint32_t)bo,
+        .sell_order_idx = (uint32_t)so,
+        .qty = ev->qty,
+        .price_micros = ev->price_micros,
+        .start_hour = ev->start_hour,
+        .end_hour = ev->end_hour,
+        .buyer_fee_micros = ev->buyer_fee_micros,
+        .provider_fee_micros = ev->provider_fee_micros,
+    };
+    if (sim_report_trade(rp->report, &t) != 0)
+        fail_locked(rp, "the matcher reported a trade the report finds impossible");
+    rp->stats.trades++;
+    rp->stats.fees_micros += ev->buyer_fee_micros + ev->provider_fee_micros;
+    rp->stats.notional_micros += ev->notional_micros;
+}
+
+/* Reads one reply and records what it says. Called with the mutex held. */
+static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_t len)
+{
+    wire_reply r;
+    wire_reader rd;
+    char err[160];
+    if (wire_decode_reply(buf, len, &r, &rd, err, sizeof err) != 0) {
+        fail_locked(rp, err);
+        return;
+    }
+    rp->stats.commands++;
+    if (r.status == WIRE_ST_REJECTED) {
+        rp->stats.rejected++;
+        sim_report_reject(rp->report, c->op, matcher_reason_code((matcher_reason)r.reason));
+        return;
+    }
+    if (r.status != WIRE_ST_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "matcher answered %s to a %d command: %s", wire_status_name(r.status), c->op,
+                 r.detail);
+        fail_locked(rp, msg);
+        return;
+    }
+    if (c->op == SIM_OP_ACCOUNT) {
+        rp->account_ids[c->account_idx] = r.account;
+        if (r.account < rp->acct_idx_cap)
+            rp->acct_idx_of[r.account] = c->account_idx;
+        sim_report_account(rp->report, c->account_idx, c->account, c->kind);
+    } else if (c->op == SIM_OP_ORDER) {
+        rp->order_ids[c->order_idx] = r.order_id;
+        ord_put(rp, r.order_id, c->order_idx);
+        sim_report_order(rp->report, c);
+    } else if (c->op == SIM_OP_REPLACE) {
+        sim_report_replace(rp->report, c->order_idx, c->qty);
+    }
+    uint16_t type;
+    wire_item it;
+    int n;
+    while ((n = wire_reader_next(&rd, &type, &it, err, sizeof err)) == 1) {
+        rp->stats.events++;
+        if (type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_TRADE)
+            record_trade(rp, c, &it.event);
+    }
+    if (n < 0)
+        fail_locked(rp, err);
+}
+
+/* One request/reply on ctx through aio (nng 1.5 has no blocking ctx
+ * send/recv of messages). Returns 0 and the reply in *reply, or an nng
+ * error. */
+static int ctx_call(nng_ctx ctx, nng_aio *aio, const void *buf, size_t len, nng_msg **reply)
+{
+    nng_msg *msg;
+    int rv = nng_msg_alloc(&msg, 0);
+    if (rv == 0 && (rv = nng_msg_append(msg, buf, len)) != 0)
+        nng_msg_free(msg);
+    if (rv != 0)
+        return rv;
+    nng_aio_set_msg(aio, msg);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        nng_msg_free(nng_aio_get_msg(aio));
+        return rv;
+    }
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0)
+        return rv;
+    *reply = nng_aio_get_msg(aio);
+    return 0;
+}
+
+/* Sends one command on the lane's context and waits for its reply. */
+static void send_one(replay *rp, lane *l, const sim_cmd *c)
+{
+    wire_cmd w;
+    pthread_mutex_lock(&rp->mu);
+    bool ok = to_wire(rp, c, &w);
+    if (!ok) {
+        rp->stats.skipped++; /* its order was rejected: nothing to cancel/replace */
+        pthread_mutex_unlock(&rp->mu);
+        return;
+    }
+    pthread_mutex_unlock(&rp->mu);
+    uint8_t buf[sizeof(wire_hdr) + sizeof(wire_cmd)];
+    size_t len = wire_encode_cmd(buf, sizeof buf, &w);
+    nng_msg *msg = NULL;
+    int rv = ctx_call(l->ctx, l->aio, buf, len, &msg);
+    pthread_mutex_lock(&rp->mu);
+    if (rv != 0) {
+        char m[160];
+        snprintf(m, sizeof m, "matcher did not answer: %s", nng_strerror(rv));
+        fail_locked(rp, m);
+    } else {
+        record_reply(rp, c, nng_msg_body(msg), nng_msg_len(msg));
+        nng_msg_free(msg);
+    }
+    pthread_mutex_unlock(&rp->mu);
+}
+
+/* ---- lanes ---- */
+
+static void *lane_main(void *arg)
+{
+    lane *l = arg;
+    replay *rp = l->rp;
+    pthread_mutex_lock(&rp->mu);
+    for (;;) {
+        while (l->count == 0 && !l->stop && !rp->failed)
+            pthread_cond_wait(&rp->cv, &rp->mu);
+        if (l->count == 0 || rp->failed)
+            break;
+        sim_cmd c = l->q[l->head];
+        l->busy = true;
+        pthread_mutex_unlock(&rp->mu);
+        send_one(rp, l, &c);
+        pthread_mutex_lock(&rp->mu);
+        l->head = (l->head + 1) % LANE_QUEUE;
+        l->count--;
+        l->busy = false;
+        pthread_cond_broadcast(&rp->cv);
+    }
+    pthread_mutex_unlock(&rp->mu);
+    return NULL;
+}
+
+static void lane_push(replay *rp, lane *l, const sim_cmd *c)
+{
+    pthread_mutex_lock(&rp->mu);
+    while (l->count == LANE_QUEUE && !rp->failed)
+        pthread_cond_wait(&rp->cv, &rp->mu);
+    if (!rp->failed) {
+        l->q[(l->head + l->count) % LANE_QUEUE] = *c;
+        l->count++;
+        pthread_cond_broadcast(&rp->cv);
+    }
+    pthread_mutex_unlock(&rp->mu);
+}
+
+static void drain_all(replay *rp)
+{
+    pthread_mutex_lock(&rp->mu);
+    for (;;) {
+        bool idle = true;
+        for (int i = 0; i < rp->n_lanes; i++)
+            idle = idle && rp->lanes[i].count == 0 && !rp->lanes[i].busy;
+        if (idle || rp->failed)
+            break;
+        pthread_cond_wait(&rp->cv, &rp->mu);
+    }
+    pthread_mutex_unlock(&rp->mu);
+}
+
+/* ---- setup ---- */
+
+static int replay_init(replay *rp, const sim_day_header *h, const sim_replay_config *cfg, char *err, size_t errlen)
+{
+    memset(rp, 0, sizeof *rp);
+    rp->n_accounts_max = h->accounts + 1;
+    rp->n_orders_max = h->orders + 1;
+    uint32_t cap = 1;
+    while (cap < 2 * rp->n_orders_max)
+        cap <<= 1;
+    rp->ord_mask = cap - 1;
+    rp->acct_idx_cap = h->accounts + 4096; /* matcher ids: ours plus the stack's own accounts */
+    rp->account_ids = calloc(rp->n_accounts_max, sizeof(uint32_t));
+    rp->order_ids = calloc(rp->n_orders_max, sizeof(uint64_t));
+    rp->ord_keys = calloc(cap, sizeof(uint64_t));
+    rp->ord_vals = calloc(cap, sizeof(uint32_t));
+    rp->acct_idx_of = calloc(rp->acct_idx_cap, sizeof(uint32_t));
+    rp->n_lanes = cfg->lanes > 0 && cfg->lanes <= 256 ? cfg->lanes : 32;
+    rp->lanes = calloc((size_t)rp->n_lanes, sizeof(lane));
+    if (!rp->account_ids || !rp->order_ids || !rp->ord_keys || !rp->ord_vals || !rp->acct_idx_of || !rp->lanes) {
+        snprintf(err, errlen, "out of memory for a day of %u orders", h->orders);
+        return -1;
+    }
+    pthread_mutex_init(&rp->mu, NULL);
+    pthread_cond_init(&rp->cv, NULL);
+    int rv = nng_req0_open(&rp->sock);
+    if (rv == 0)
+        rv = nng_socket_set_ms(rp->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    if (rv == 0)
+        rv = nng_dial(rp->sock, cfg->matcher_url, NULL, 0);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot reach the matcher at %s: %s", cfg->matcher_url, nng_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+static void replay_free(replay *rp)
+{
+    nng_close(rp->sock);
+    free(rp->account_ids);
+    free(rp->order_ids);
+    free(rp->ord_keys);
+    free(rp->ord_vals);
+    free(rp->acct_idx_of);
+    free(rp->lanes);
+}
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void progress(const replay *rp, const sim_day_header *h, uint64_t done, long t0, bool final)
+{
+    long ms = mono_ms() - t0;
+    uint64_t rate = ms > 0 ? done * 1000 / (uint64_t)ms : 0;
+    int pct = h->events ? (int)(done * 100 / h->events) : 100;
+    fprintf(stderr, "\rreplay [%-40.*s] %3d%% %llu/%llu lines, %llu trades, %llu/s%s", pct * 40 / 100,
+            "########################################", pct, (unsigned long long)done,
+            (unsigned long long)h->events, (unsigned long long)rp->stats.trades, (unsigned long long)rate,
+            final ? "\n" : "");
+}
+
+static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, char *err, size_t errlen)
+{
+    const sim_day_header *h = sim_dayfile_header(d);
+    sim_cmd c;
+    int n;
+    uint64_t done = 0;
+    long t0 = mono_ms(), last = t0;
+    while ((n = sim_dayfile_next(d, &c, err, errlen)) == 1) {
+        if (c.op == SIM_OP_CLOCK) {
+            drain_all(rp); /* every earlier command is acknowledged first */
+            send_one(rp, &rp->lanes[0], &c); /* lane 0 is idle here */
+        } else {
+            lane_push(rp, &rp->lanes[c.account_idx % (uint32_t)rp->n_lanes], &c);
+        }
+        if (rp->failed)
+            break;
+        done++;
+        if (cfg->progress && mono_ms() - last > 200) {
+            last = mono_ms();
+            progress(rp, h, done, t0, false);
+        }
+    }
+    drain_all(rp);
+    if (cfg->progress)
+        progress(rp, h, done, t0, true);
+    rp->stats.seconds_ms = mono_ms() - t0;
+    return n < 0 ? -1 : 0;
+}
+
+int sim_replay_nng(const char *day_path, const sim_replay_config *cfg, sim_report **out_report,
+                   sim_replay_stats *stats, char *err, size_t errlen)
+{
+    *out_report = NULL;
+    sim_dayfile *d = sim_dayfile_open(day_path, err, errlen);
+    if (!d)
+        return -1;
+    const sim_day_header *h = sim_dayfile_header(d);
+    replay rp;
+    int rc = replay_init(&rp, h, cfg, err, errlen);
+    rp.report = rc == 0 ? sim_report_create(h->hours, h->orders + 1, h->accounts + 1) : NULL;
+    if (rc == 0 && !rp.report) {
+        snprintf(err, errlen, "cannot create the report");
+        rc = -1;
+    }
+    int started = 0;
+    for (; rc == 0 && started < rp.n_lanes; started++) {
+        lane *l = &rp.lanes[started];
+        l->rp = &rp;
+        if (nng_ctx_open(&l->ctx, rp.sock) != 0 || nng_aio_alloc(&l->aio, NULL, NULL) != 0 ||
+            (nng_aio_set_timeout(l->aio, REPLY_TIMEOUT_MS), pthread_create(&l->thread, NULL, lane_main, l) != 0)) {
+            snprintf(err, errlen, "cannot start replay lane %d", started);
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = run_lines(&rp, d, cfg, err, errlen);
+    pthread_mutex_lock(&rp.mu);
+    for (int i = 0; i < started; i++)
+        rp.lanes[i].stop = true;
+    pthread_cond_broadcast(&rp.cv);
+    pthread_mutex_unlock(&rp.mu);
+    for (int i = 0; i < started; i++) {
+        pthread_join(rp.lanes[i].thread, NULL);
+        nng_aio_free(rp.lanes[i].aio);
+    }
+    if (rc == 0 && rp.failed) {
+        snprintf(err, errlen, "%s", rp.err);
+        rc = -1;
+    }
+    *stats = rp.stats;
+    if (rc == 0)
+        *out_report = rp.report;
+    else
+        sim_report_destroy(rp.report);
+    replay_free(&rp);
+    sim_dayfile_close(d);
+    return rc;
+}
