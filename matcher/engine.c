@@ -14,7 +14,11 @@
 int64_t eng_fee(int64_t notional_micros, int32_t bps)
 {
     GPUX_ASSERT(notional_micros >= 0 && bps >= 0 && bps <= MATCHER_MAX_FEE_BPS);
-    return (int64_t)(((__int128)notional_micros * bps) / 10000);
+    /* floor(n x bps / 10000) without 128-bit division (a libgcc call on
+     * the order path): with n = 10000 q + r it is q x bps + floor(r x bps
+     * / 10000), and both products fit 64 bits for n < 2^63, bps <= 1000. */
+    int64_t q = notional_micros / 10000, r = notional_micros % 10000;
+    return q * bps + (r * bps) / 10000;
 }
 
 int64_t eng_hold(const matcher_engine *e, int64_t price_micros, int32_t qty, int32_t hours)
