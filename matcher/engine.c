@@ -346,11 +346,12 @@ static matcher_reason cmd_advance_clock(matcher_engine *e, const matcher_cmd *c)
     if (to == from)
         return MATCHER_OK;
     /* Every resting order expires in [from, from + horizon], one hour per
-     * bucket; visit them in hour order, then set the clock. */
+     * bucket; visit them in hour order. The clock moves first so an
+     * expiring offer reports only the capacity still open afterwards. */
+    e->now_hour = to;
     int64_t last = to < from + MATCHER_HORIZON_HOURS ? to : from + MATCHER_HORIZON_HOURS;
     for (int64_t h = from; h <= last; h++)
         expire_bucket(e, h);
-    e->now_hour = to;
     return MATCHER_OK;
 }
 

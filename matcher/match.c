@@ -61,11 +61,13 @@ out:
     return n;
 }
 
-/* All-or-none single-provider bid: the first provider that can fill the
- * whole remaining quantity alone wins (walking offers in priority order). */
+/* Single-provider bid: the first provider that can fill the whole
+ * remaining quantity alone wins (walking offers in priority order, each
+ * provider with its own running remainder and the usual step rule). */
 static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
 {
     const book_side *asks = &e->books[b->market].side[1];
+    bool all = bid_all_or_none(b);
     int32_t r = bid_remaining(b);
     if (++e->sp_cur == 0) {
         for (uint32_t a = 0; a < e->cfg.max_accounts; a++)
@@ -87,7 +89,8 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
                 e->sp_steps[p] = 0;
             }
             int32_t t = min32(cap_min(e, o, b->start_hour, b->end_hour), e->sp_rem[p]);
-            if (t <= 0 || t < o->min_qty || e->sp_steps[p] >= e->fills_left)
+            int32_t bmin = all ? 0 : min32(b->min_qty, e->sp_rem[p]);
+            if (t <= 0 || t < max32(o->min_qty, bmin) || e->sp_steps[p] >= e->fills_left)
                 continue;
             e->sp_rem[p] -= t;
             e->sp_steps[p]++;
@@ -103,9 +106,12 @@ bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps)
     GPUX_ASSERT(b->side == MATCHER_BUY && bid_remaining(b) > 0);
     bool all = bid_all_or_none(b);
     uint32_t lock = b->provider_lock;
-    if (b->single_provider && lock == 0 && all) {
+    if (b->single_provider && lock == 0) {
+        /* A provider that can fill the whole remainder alone wins; without
+         * one an all-or-none bid waits, and a partial bid takes the
+         * provider of its first possible step (plan_greedy locks it). */
         lock = plan_single_provider_winner(e, b);
-        if (lock == 0) {
+        if (lock == 0 && all) {
             *n_steps = 0;
             return false;
         }
