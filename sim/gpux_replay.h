@@ -36,4 +36,22 @@ typedef struct sim_replay_stats {
 int sim_replay_nng(const char *day_path, const sim_replay_config *cfg, sim_report **out_report,
                    sim_replay_stats *stats, char *err, size_t errlen);
 
+typedef struct sim_replay_http_config {
+    const char *gateway_url;   /* http://host:port of gpux-gateway */
+    const char *admin_key;     /* creates and funds the day's accounts */
+    const char *matcher_url;   /* the matcher's command endpoint: clock and trades */
+    int lanes;                 /* keep-alive connections (1..256; 0 = 32) */
+    bool progress;
+} sim_replay_http_config;
+
+/* Replays the day file through the gateway's HTTP API: accounts and
+ * deposits with the admin key, every order/cancel/replace with the
+ * account's own key; CLOCK lines go to the matcher (which must run with
+ * --clock sim, the API has no clock). Then reads the day's trades from the
+ * matcher's feed as an observer (the ledger's position is not moved).
+ * Same results and errors as sim_replay_nng; runs its own event loop on
+ * the calling thread. */
+int sim_replay_http(const char *day_path, const sim_replay_http_config *cfg, sim_report **out_report,
+                    sim_replay_stats *stats, char *err, size_t errlen);
+
 #endif

@@ -18,11 +18,10 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 
 #include "gpux_assert.h"
 #include "gpux_wire.h"
-#include "sim/gpux_replay.h"
+#include "sim/gpux_replay_core.h"
 
 #define LANE_QUEUE 256          /* commands queued per lane */
 #define REPLY_TIMEOUT_MS 30000  /* a matcher that does not answer in this is down */
@@ -35,17 +34,7 @@ typedef struct replay {
     nng_socket sock;
     pthread_mutex_t mu;         /* report, maps, counters, lane state */
     pthread_cond_t cv;
-    uint32_t *account_ids;      /* account_idx -> matcher account id */
-    uint64_t *order_ids;        /* order_idx -> matcher order id (0: none) */
-    uint32_t n_accounts_max, n_orders_max;
-    /* matcher order id -> order_idx, matcher account -> account_idx:
-     * open addressing, sized from the header */
-    uint64_t *ord_keys;
-    uint32_t *ord_vals;
-    uint32_t ord_mask;
-    uint32_t *acct_idx_of;      /* indexed by matcher account id */
-    uint32_t acct_idx_cap;
-    int64_t day_start_s;
+    sim_replay_maps maps;
     sim_replay_stats stats;
     char err[256];
     bool failed;
@@ -62,30 +51,6 @@ struct lane {
     uint32_t head, count;
     bool busy, stop;
 };
-
-/* ---- maps ---- */
-
-static uint32_t ord_home(uint64_t k, uint32_t mask) { return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & mask; }
-
-static void ord_put(replay *rp, uint64_t id, uint32_t idx)
-{
-    uint32_t i = ord_home(id, rp->ord_mask);
-    while (rp->ord_keys[i] != 0 && rp->ord_keys[i] != id)
-        i = (i + 1) & rp->ord_mask;
-    rp->ord_keys[i] = id;
-    rp->ord_vals[i] = idx;
-}
-
-static int64_t ord_get(const replay *rp, uint64_t id)
-{
-    for (uint32_t i = ord_home(id, rp->ord_mask), n = 0; n <= rp->ord_mask; i = (i + 1) & rp->ord_mask, n++) {
-        if (rp->ord_keys[i] == id)
-            return rp->ord_vals[i];
-        if (rp->ord_keys[i] == 0)
-            return -1;
-    }
-    return -1;
-}
 
 static void fail_locked(replay *rp, const char *msg)
 {
@@ -115,12 +80,12 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
         return true;
     case SIM_OP_DEPOSIT:
         w->type = MATCHER_CMD_DEPOSIT;
-        w->account = rp->account_ids[c->account_idx];
+        w->account = rp->maps.account_ids[c->account_idx];
         w->amount_micros = c->amount_micros;
         return true;
     case SIM_OP_ORDER:
         w->type = MATCHER_CMD_NEW_ORDER;
-        w->account = rp->account_ids[c->account_idx];
+        w->account = rp->maps.account_ids[c->account_idx];
         w->market = (uint32_t)c->market;
         w->side = c->side;
         w->tif = c->tif;
@@ -136,8 +101,8 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
     case SIM_OP_CANCEL:
     case SIM_OP_REPLACE:
         w->type = c->op == SIM_OP_CANCEL ? MATCHER_CMD_CANCEL : MATCHER_CMD_REPLACE;
-        w->account = rp->account_ids[c->account_idx];
-        w->order_id = rp->order_ids[c->order_idx];
+        w->account = rp->maps.account_ids[c->account_idx];
+        w->order_id = rp->maps.order_ids[c->order_idx];
         if (c->op == SIM_OP_REPLACE) {
             w->price_micros = c->price_micros;
             w->qty = c->qty;
@@ -146,34 +111,6 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
     default:
         return false;
     }
-}
-
-static void record_trade(replay *rp, const sim_cmd *c, const wire_event *ev)
-{
-    int64_t bo = ord_get(rp, ev->buy_order_id), so = ord_get(rp, ev->sell_order_id);
-    if (bo < 0 || so < 0 || ev->account >= rp->acct_idx_cap || ev->provider >= rp->acct_idx_cap) {
-        rp->stats.foreign_trades++; /* another client's orders: not in this day's report */
-        return;
-    }
-    sim_trade t = {
-        .t_s = c->t_s,
-        .market = ev->market,
-        .buyer_idx = rp->acct_idx_of[ev->account],
-        .provider_idx = rp->acct_idx_of[ev->provider],
-        .buy_order_idx = (uint32_t)bo,
-        .sell_order_idx = (uint32_t)so,
-        .qty = ev->qty,
-        .price_micros = ev->price_micros,
-        .start_hour = ev->start_hour,
-        .end_hour = ev->end_hour,
-        .buyer_fee_micros = ev->buyer_fee_micros,
-        .provider_fee_micros = ev->provider_fee_micros,
-    };
-    if (sim_report_trade(rp->report, &t) != 0)
-        fail_locked(rp, "the matcher reported a trade the report finds impossible");
-    rp->stats.trades++;
-    rp->stats.fees_micros += ev->buyer_fee_micros + ev->provider_fee_micros;
-    rp->stats.notional_micros += ev->notional_micros;
 }
 
 /* Reads one reply and records what it says. Called with the mutex held. */
@@ -200,13 +137,10 @@ static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_
         return;
     }
     if (c->op == SIM_OP_ACCOUNT) {
-        rp->account_ids[c->account_idx] = r.account;
-        if (r.account < rp->acct_idx_cap)
-            rp->acct_idx_of[r.account] = c->account_idx;
+        sim_replay_maps_account(&rp->maps, c->account_idx, r.account);
         sim_report_account(rp->report, c->account_idx, c->account, c->kind);
     } else if (c->op == SIM_OP_ORDER) {
-        rp->order_ids[c->order_idx] = r.order_id;
-        ord_put(rp, r.order_id, c->order_idx);
+        sim_replay_maps_order(&rp->maps, c->order_idx, r.order_id);
         sim_report_order(rp->report, c);
     } else if (c->op == SIM_OP_REPLACE) {
         sim_report_replace(rp->report, c->order_idx, c->qty);
@@ -216,37 +150,12 @@ static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_
     int n;
     while ((n = wire_reader_next(&rd, &type, &it, err, sizeof err)) == 1) {
         rp->stats.events++;
-        if (type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_TRADE)
-            record_trade(rp, c, &it.event);
+        if (type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_TRADE &&
+            sim_replay_record_trade(&rp->maps, rp->report, c->t_s, &it.event, &rp->stats) < 0)
+            fail_locked(rp, "the matcher reported a trade the report finds impossible");
     }
     if (n < 0)
         fail_locked(rp, err);
-}
-
-/* One request/reply on ctx through aio (nng 1.5 has no blocking ctx
- * send/recv of messages). Returns 0 and the reply in *reply, or an nng
- * error. */
-static int ctx_call(nng_ctx ctx, nng_aio *aio, const void *buf, size_t len, nng_msg **reply)
-{
-    nng_msg *msg;
-    int rv = nng_msg_alloc(&msg, 0);
-    if (rv == 0 && (rv = nng_msg_append(msg, buf, len)) != 0)
-        nng_msg_free(msg);
-    if (rv != 0)
-        return rv;
-    nng_aio_set_msg(aio, msg);
-    nng_ctx_send(ctx, aio);
-    nng_aio_wait(aio);
-    if ((rv = nng_aio_result(aio)) != 0) {
-        nng_msg_free(nng_aio_get_msg(aio));
-        return rv;
-    }
-    nng_ctx_recv(ctx, aio);
-    nng_aio_wait(aio);
-    if ((rv = nng_aio_result(aio)) != 0)
-        return rv;
-    *reply = nng_aio_get_msg(aio);
-    return 0;
 }
 
 /* Sends one command on the lane's context and waits for its reply. */
@@ -264,7 +173,7 @@ static void send_one(replay *rp, lane *l, const sim_cmd *c)
     uint8_t buf[sizeof(wire_hdr) + sizeof(wire_cmd)];
     size_t len = wire_encode_cmd(buf, sizeof buf, &w);
     nng_msg *msg = NULL;
-    int rv = ctx_call(l->ctx, l->aio, buf, len, &msg);
+    int rv = sim_replay_call(l->ctx, l->aio, buf, len, &msg);
     pthread_mutex_lock(&rp->mu);
     if (rv != 0) {
         char m[160];
@@ -335,31 +244,15 @@ static void drain_all(replay *rp)
 static int replay_init(replay *rp, const sim_day_header *h, const sim_replay_config *cfg, char *err, size_t errlen)
 {
     memset(rp, 0, sizeof *rp);
-    rp->n_accounts_max = h->accounts + 1;
-    rp->n_orders_max = h->orders + 1;
-    uint32_t cap = 1;
-    while (cap < 2 * rp->n_orders_max)
-        cap <<= 1;
-    rp->ord_mask = cap - 1;
-    rp->acct_idx_cap = h->accounts + 4096; /* matcher ids: ours plus the stack's own accounts */
-    rp->account_ids = calloc(rp->n_accounts_max, sizeof(uint32_t));
-    rp->order_ids = calloc(rp->n_orders_max, sizeof(uint64_t));
-    rp->ord_keys = calloc(cap, sizeof(uint64_t));
-    rp->ord_vals = calloc(cap, sizeof(uint32_t));
-    rp->acct_idx_of = calloc(rp->acct_idx_cap, sizeof(uint32_t));
     rp->n_lanes = cfg->lanes > 0 && cfg->lanes <= 256 ? cfg->lanes : 32;
     rp->lanes = calloc((size_t)rp->n_lanes, sizeof(lane));
-    if (!rp->account_ids || !rp->order_ids || !rp->ord_keys || !rp->ord_vals || !rp->acct_idx_of || !rp->lanes) {
+    if (sim_replay_maps_init(&rp->maps, h) != 0 || !rp->lanes) {
         snprintf(err, errlen, "out of memory for a day of %u orders", h->orders);
         return -1;
     }
     pthread_mutex_init(&rp->mu, NULL);
     pthread_cond_init(&rp->cv, NULL);
-    int rv = nng_req0_open(&rp->sock);
-    if (rv == 0)
-        rv = nng_socket_set_ms(rp->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    if (rv == 0)
-        rv = nng_dial(rp->sock, cfg->matcher_url, NULL, 0);
+    int rv = sim_replay_dial(&rp->sock, cfg->matcher_url);
     if (rv != 0) {
         snprintf(err, errlen, "cannot reach the matcher at %s: %s", cfg->matcher_url, nng_strerror(rv));
         return -1;
@@ -370,11 +263,7 @@ static int replay_init(replay *rp, const sim_day_header *h, const sim_replay_con
 static void replay_free(replay *rp)
 {
     nng_close(rp->sock);
-    free(rp->account_ids);
-    free(rp->order_ids);
-    free(rp->ord_keys);
-    free(rp->ord_vals);
-    free(rp->acct_idx_of);
+    sim_replay_maps_free(&rp->maps);
     free(rp->lanes);
 }
 
