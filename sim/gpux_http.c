@@ -80,6 +80,10 @@ int gpux_http(const char *base_url, const char *key, const char *method, const c
             evhttp_add_header(h, "Authorization", auth);
         }
         if (body) {
+            char clen[24];
+            /* libevent's client adds Content-Length only to POST and PUT */
+            snprintf(clen, sizeof clen, "%zu", strlen(body));
+            evhttp_add_header(h, "Content-Length", clen);
             evhttp_add_header(h, "Content-Type", "application/json");
             evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
         }

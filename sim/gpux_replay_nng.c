@@ -5,9 +5,12 @@
  *
  * Concurrency: LANES worker threads, each with its own REQ context, so
  * many commands are in flight and the matcher's group commit batches their
- * fsyncs. A day's commands for one account always go to the same lane, in
- * file order, so an account's cancel follows its order and sees its id. A
- * CLOCK line is a barrier: every lane drains, then the clock moves. The
+ * fsyncs. An order and its later cancels and replaces always go to the
+ * same lane, in file order, so a cancel follows its order and sees its id.
+ * CLOCK, ACCOUNT and DEPOSIT lines are barriers (every lane drains first),
+ * so accounts exist and are funded before their orders, and the clock
+ * moves only between hours' commands. Within an hour, orders of different
+ * lanes race like independent clients do. The
  * report is shared by the lanes under one mutex (it is only touched once
  * per reply). */
 #include <pthread.h>
@@ -124,9 +127,12 @@ static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_
         return;
     }
     rp->stats.commands++;
-    if (r.status == WIRE_ST_REJECTED) {
+    if (r.status == WIRE_ST_REJECTED || r.status == WIRE_ST_CONFLICT) {
+        /* CONFLICT: a cancel/replace of an order the service knows closed
+         * (the API's 409) — a rejection like any other. */
         rp->stats.rejected++;
-        sim_report_reject(rp->report, c->op, matcher_reason_code((matcher_reason)r.reason));
+        sim_report_reject(rp->report, c->op,
+                          r.status == WIRE_ST_CONFLICT ? "conflict" : matcher_reason_code((matcher_reason)r.reason));
         return;
     }
     if (r.status != WIRE_ST_OK) {
@@ -293,11 +299,13 @@ static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, c
     uint64_t done = 0;
     long t0 = mono_ms(), last = t0;
     while ((n = sim_dayfile_next(d, &c, err, errlen)) == 1) {
-        if (c.op == SIM_OP_CLOCK) {
+        if (c.op == SIM_OP_CLOCK || c.op == SIM_OP_ACCOUNT || c.op == SIM_OP_DEPOSIT) {
             drain_all(rp); /* every earlier command is acknowledged first */
+            if (rp->failed)
+                break; /* lanes may still be in flight: never share their aio */
             send_one(rp, &rp->lanes[0], &c); /* lane 0 is idle here */
         } else {
-            lane_push(rp, &rp->lanes[c.account_idx % (uint32_t)rp->n_lanes], &c);
+            lane_push(rp, &rp->lanes[c.order_idx % (uint32_t)rp->n_lanes], &c);
         }
         if (rp->failed)
             break;

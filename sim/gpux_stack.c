@@ -482,7 +482,7 @@ static void print_urls(const stack *s)
 
 /* Waits until GET /healthz answers 200 (matcher and ledger up), or a
  * component died, or the timeout passed. */
-static int wait_healthy(const stack *s)
+static int wait_healthy(const stack *s, const pid_t started[N_COMPONENTS])
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", s->http_port);
@@ -490,7 +490,12 @@ static int wait_healthy(const stack *s)
     int status = 0;
     while (now_ms() < deadline) {
         for (int i = 0; i < N_COMPONENTS; i++) {
-            if (!running_pid(s, &COMPONENTS[i])) {
+            /* Our own children are watched with waitpid (their cmdline is
+             * still ours until they exec); others must still be running. */
+            int st;
+            pid_t pid = started[i];
+            bool gone = pid > 0 ? waitpid(pid, &st, WNOHANG) == pid : !running_pid(s, &COMPONENTS[i]);
+            if (gone) {
                 fprintf(stderr, "gpux: %s exited during start\n", COMPONENTS[i].name);
                 log_tail(s, &COMPONENTS[i]);
                 return -1;
@@ -531,6 +536,7 @@ static int cmd_up(stack *s, bool sim_clock, int http, int https)
         return GPUX_EXIT_FAILED;
     if (pg_start(s) != 0)
         return GPUX_EXIT_UNAVAILABLE;
+    pid_t started[N_COMPONENTS] = {0};
     for (int i = 0; i < N_COMPONENTS; i++) {
         const component *c = &COMPONENTS[i];
         if (running_pid(s, c))
@@ -538,12 +544,12 @@ static int cmd_up(stack *s, bool sim_clock, int http, int https)
         char buf[8][PATH_MAX + 64];
         char *args[32];
         component_args(s, c, sim_clock, buf, args);
-        if (spawn(s, c, args) <= 0) {
+        if ((started[i] = spawn(s, c, args)) <= 0) {
             fprintf(stderr, "gpux: cannot start %s\n", c->binary);
             return GPUX_EXIT_FAILED;
         }
     }
-    if (wait_healthy(s) != 0)
+    if (wait_healthy(s, started) != 0)
         return GPUX_EXIT_UNAVAILABLE;
     print_urls(s);
     printf("ADMIN_KEY=%s\n", s->admin_key);
