@@ -58,6 +58,8 @@ bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour,
 /* Smallest capacity over [from, to); the caller has checked coverage. */
 int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour)
 {
+    if (from_hour < o->zero_until_hour)
+        return 0; /* the window starts in the sold-out prefix */
     int32_t best = INT32_MAX;
     for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
         if (e->segs[s].start_hour >= to_hour)
@@ -66,9 +68,26 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
             continue;
         if (e->segs[s].qty < best)
             best = e->segs[s].qty;
+        if (best == 0)
+            break;
     }
     GPUX_ASSERT(best != INT32_MAX);
     return best;
+}
+
+/* zero_until_hour = the first open hour with capacity (or the end). */
+void cap_update_zero_prefix(const matcher_engine *e, order *o)
+{
+    int32_t z = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        int32_t end = seg_end(e, o, s);
+        if (end <= z)
+            continue;
+        if (e->segs[s].qty > 0)
+            break;
+        z = end;
+    }
+    o->zero_until_hour = z;
 }
 
 int32_t cap_max_open(const matcher_engine *e, const order *o)
@@ -162,6 +181,7 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
     uint32_t after = e->segs[last].next;
     cap_merge(e, last, after);
     cap_merge(e, before, first);
+    cap_update_zero_prefix(e, o);
 }
 
 void cap_add_all(matcher_engine *e, order *o, int32_t delta)
@@ -171,4 +191,5 @@ void cap_add_all(matcher_engine *e, order *o, int32_t delta)
         e->segs[s].qty += delta;
         GPUX_ASSERT(e->segs[s].qty >= 0);
     }
+    cap_update_zero_prefix(e, o);
 }

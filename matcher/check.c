@@ -74,7 +74,14 @@ static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_
     }
     if (o->end_hour <= e->now_hour)
         return fail(k, "offer %llu rests past its end", (unsigned long long)o->id);
-    return check_capacity(k, o);
+    if (check_capacity(k, o) != 0)
+        return -1;
+    /* the sold-out prefix it claims has no capacity in any open hour */
+    for (int32_t h = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+         h < o->zero_until_hour && h < o->end_hour; h++)
+        if (cap_at(e, o, h) != 0)
+            return fail(k, "offer %llu claims hour %d sold out", (unsigned long long)o->id, h);
+    return 0;
 }
 
 static int check_side(checker *k, uint32_t m, int si)

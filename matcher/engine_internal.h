@@ -54,6 +54,10 @@ typedef struct order {
     uint32_t prev, next;        /* FIFO links inside the level */
     uint32_t xprev, xnext;      /* expiry bucket links */
     uint32_t seg_head;          /* offers: first capacity breakpoint */
+    int32_t zero_until_hour;    /* offers: every open hour before it has no
+                                   capacity (near-term hours sell out first,
+                                   so most bids can skip such an offer in
+                                   O(1)); derived, recomputed on change */
     uint8_t side;
     uint8_t tif;
     uint8_t single_provider;
@@ -175,6 +179,7 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
 void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty);
 void cap_prune(matcher_engine *e, order *o);
 void cap_add_all(matcher_engine *e, order *o, int32_t delta);
+void cap_update_zero_prefix(const matcher_engine *e, order *o);
 bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 
 /* ---- matching (match.c) ---- */

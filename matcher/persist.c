@@ -318,6 +318,9 @@ static bool r_order(rbuf *r, matcher_engine *e, uint32_t slot)
         return false;
     if (o->side == MATCHER_SELL && !r_capacity(r, e, o))
         return false;
+    o->zero_until_hour = o->start_hour;
+    if (o->side == MATCHER_SELL)
+        cap_update_zero_prefix(e, o); /* derived, not stored */
     book_idmap_put(e, o->id, slot);
     book_insert(e, slot);
     return true;
