@@ -1,0 +1,81 @@
+/* plan.h — the rows one settlement batch writes (internal to ledger/).
+ *
+ * settle.c turns a batch of events into a plan: COPY text for each table,
+ * array literals for the per-account balance deltas and matcher balances,
+ * and the list of redelivered commands to verify. db.c runs the plan in one
+ * transaction. Keeping the plan as plain text buffers keeps libpq inside
+ * db.c and makes the hot path a handful of round trips per batch. */
+#ifndef GPUX_LEDGER_PLAN_H
+#define GPUX_LEDGER_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/ledger.h"
+
+/* A growable text buffer with a hard ceiling: it grows during the first
+ * batches and then stays allocated; passing the ceiling is a bug. */
+typedef struct ledger_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    size_t limit;
+} ledger_buf;
+
+void ledger_buf_init(ledger_buf *b, size_t initial, size_t limit);
+void ledger_buf_free(ledger_buf *b);
+void ledger_buf_reset(ledger_buf *b);
+/* Makes room for n more bytes plus the NUL (asserts the ceiling). */
+void ledger_buf_reserve(ledger_buf *b, size_t n);
+void ledger_buf_printf(ledger_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s escaped for COPY text format (backslash, tab, newline, CR). */
+void ledger_buf_copy_text(ledger_buf *b, const char *s);
+
+enum ledger_table {
+    LEDGER_T_ACCOUNTS,
+    LEDGER_T_CASH,
+    LEDGER_T_TRADES,
+    LEDGER_T_LEASES,
+    LEDGER_T_TRANSFERS,
+    LEDGER_T_COMMANDS,
+    LEDGER_T_COUNT
+};
+
+typedef struct ledger_plan {
+    ledger_buf copy[LEDGER_T_COUNT];   /* COPY text rows per table */
+    uint32_t rows[LEDGER_T_COUNT];
+    /* per-account balance deltas, array literals "{..}" */
+    ledger_buf delta_ids, delta_micros;
+    uint32_t n_deltas;
+    /* last matcher BALANCE per account in the batch */
+    ledger_buf mbal_ids, mbal_balance, mbal_held, mbal_seq;
+    uint32_t n_mbal;
+    /* redelivered commands: seq, n_events, digest */
+    ledger_buf dup_seqs, dup_counts, dup_digests;
+    uint32_t n_dups;
+    uint64_t last_seq;       /* position after the batch */
+    uint64_t matcher_seq;    /* matcher head seen, 0 = unknown */
+} ledger_plan;
+
+/* The COPY statement for each table (column order of the plan's rows). */
+extern const char *const ledger_copy_sql[LEDGER_T_COUNT];
+
+/* Starts the batch transaction: BEGIN, lock and read the position. */
+ledger_status ledger_db_begin(ledger_db *db, uint64_t *last_seq, char *err,
+                              size_t errlen);
+
+/* Verifies the redelivered commands of the plan against ledger_commands.
+ * LEDGER_ERR_CONFLICT names the first seq whose content differs. */
+ledger_status ledger_db_verify_dups(ledger_db *db, const ledger_plan *p,
+                                    char *err, size_t errlen);
+
+/* Writes the plan and the new position, then commits. */
+ledger_status ledger_db_apply(ledger_db *db, const ledger_plan *p, char *err,
+                              size_t errlen);
+
+/* Rolls back an open batch transaction (errors ignored: the connection
+ * may already be gone). */
+void ledger_db_rollback(ledger_db *db);
+
+#endif
