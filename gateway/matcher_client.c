@@ -10,8 +10,10 @@
  * stuck yields rc -1 (the handler answers 503 unavailable).
  *
  * REQ resends are disabled: a command must never be delivered twice
- * because a reply was slow. A timed-out command may still be applied by
- * the matcher later; clients use client_order_id to find out. */
+ * because a reply was slow, and requests in flight when the connection
+ * drops are cancelled, not re-sent (on_pipe_removed). A timed-out or
+ * cancelled command may still have been applied by the matcher; clients
+ * use client_order_id to find out. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -192,9 +194,27 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     deliver_pub(mc);
 }
 
+/* nng thread: the connection to the matcher is gone. REQ would re-send
+ * every request in flight on it to the next matcher it reaches, and a
+ * command the old one had journaled but not answered would be applied
+ * twice. Cancel them instead: their clients get 503 (outcome unknown;
+ * client_order_id tells). The aios are fixed at open, so reading them
+ * needs no lock; cancelling a finished aio does nothing. */
+static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    gw_mc *mc = arg;
+    for (uint32_t i = 0; i < mc->n_slots; i++)
+        if (mc->slots[i].aio)
+            nng_aio_cancel(mc->slots[i].aio);
+}
+
 static int open_req(gw_mc *mc, const char *cmd_addr, char *err, size_t errlen)
 {
     int r = nng_req0_open(&mc->req);
+    if (r == 0)
+        r = nng_pipe_notify(mc->req, NNG_PIPE_EV_REM_POST, on_pipe_removed, mc);
     if (r == 0)
         r = nng_socket_set_ms(mc->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     if (r == 0)
@@ -293,6 +313,9 @@ void gw_mc_close(gw_mc *mc)
     for (uint32_t i = 0; mc->slots && i < mc->n_slots; i++)
         if (mc->slots[i].aio)
             nng_aio_stop(mc->slots[i].aio); /* callbacks run: slots -> done */
+    /* Close the REQ socket while the aios still exist: its pipe-removal
+     * callback (on_pipe_removed) cancels them. */
+    nng_close(mc->req);
     /* Tell every waiting request it failed, then release. */
     for (uint32_t i = 0; mc->slots && i < mc->n_slots; i++)
         if (mc->slots[i].state == SLOT_SENDING || mc->slots[i].state == SLOT_RECEIVING)
@@ -311,7 +334,6 @@ void gw_mc_close(gw_mc *mc)
         mc->pub_head = (mc->pub_head + 1) % PUB_QUEUE_MAX;
         mc->pub_len--;
     }
-    nng_close(mc->req);
     if (mc->have_sub)
         nng_close(mc->sub);
     if (mc->wake)
