@@ -12,7 +12,12 @@
  * moves only between hours' commands. Within an hour, orders of different
  * lanes race like independent clients do. The
  * report is shared by the lanes under one mutex (it is only touched once
- * per reply). */
+ * per reply).
+ *
+ * Because lanes race, a reply can carry a trade against a resting order
+ * whose own reply (and so its id) has not been recorded yet. Such trades
+ * are held back and recorded once every reply is in; only what is still
+ * unknown then is foreign (an order from before this day). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,7 @@
 
 #define LANE_QUEUE 256          /* commands queued per lane */
 #define REPLY_TIMEOUT_MS 30000  /* a matcher that does not answer in this is down */
+#define PENDING_TRADES 4096     /* trades held back until their orders' ids are known */
 
 typedef struct lane lane;
 
@@ -39,6 +45,9 @@ typedef struct replay {
     pthread_cond_t cv;
     sim_replay_maps maps;
     sim_replay_stats stats;
+    wire_event *pending;        /* trades held back (see the header comment) */
+    int64_t *pending_t_s;
+    uint32_t n_pending;
     char err[256];
     bool failed;
     lane *lanes;
@@ -116,6 +125,33 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
     }
 }
 
+/* Records a trade into the report, or holds it back while one of its
+ * orders is not known yet (room permitting; a full buffer records it as
+ * foreign, as before). Called with the mutex held. */
+static void record_trade(replay *rp, int64_t t_s, const wire_event *ev)
+{
+    int rc = sim_replay_record_trade(&rp->maps, rp->report, t_s, ev, &rp->stats);
+    if (rc < 0)
+        fail_locked(rp, "the matcher reported a trade the report finds impossible");
+    if (rc == 1 && rp->n_pending < PENDING_TRADES) {
+        rp->stats.foreign_trades--; /* not yet: decided in record_pending */
+        rp->pending[rp->n_pending] = *ev;
+        rp->pending_t_s[rp->n_pending] = t_s;
+        rp->n_pending++;
+    }
+}
+
+/* Records the held-back trades once every reply is in. */
+static void record_pending(replay *rp)
+{
+    pthread_mutex_lock(&rp->mu);
+    for (uint32_t i = 0; i < rp->n_pending && !rp->failed; i++)
+        if (sim_replay_record_trade(&rp->maps, rp->report, rp->pending_t_s[i], &rp->pending[i], &rp->stats) < 0)
+            fail_locked(rp, "the matcher reported a trade the report finds impossible");
+    rp->n_pending = 0;
+    pthread_mutex_unlock(&rp->mu);
+}
+
 /* Reads one reply and records what it says. Called with the mutex held. */
 static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_t len)
 {
@@ -156,9 +192,8 @@ static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_
     int n;
     while ((n = wire_reader_next(&rd, &type, &it, err, sizeof err)) == 1) {
         rp->stats.events++;
-        if (type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_TRADE &&
-            sim_replay_record_trade(&rp->maps, rp->report, c->t_s, &it.event, &rp->stats) < 0)
-            fail_locked(rp, "the matcher reported a trade the report finds impossible");
+        if (type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_TRADE)
+            record_trade(rp, c->t_s, &it.event);
     }
     if (n < 0)
         fail_locked(rp, err);
@@ -252,7 +287,9 @@ static int replay_init(replay *rp, const sim_day_header *h, const sim_replay_con
     memset(rp, 0, sizeof *rp);
     rp->n_lanes = cfg->lanes > 0 && cfg->lanes <= 256 ? cfg->lanes : 32;
     rp->lanes = calloc((size_t)rp->n_lanes, sizeof(lane));
-    if (sim_replay_maps_init(&rp->maps, h) != 0 || !rp->lanes) {
+    rp->pending = calloc(PENDING_TRADES, sizeof(wire_event));
+    rp->pending_t_s = calloc(PENDING_TRADES, sizeof(int64_t));
+    if (sim_replay_maps_init(&rp->maps, h) != 0 || !rp->lanes || !rp->pending || !rp->pending_t_s) {
         snprintf(err, errlen, "out of memory for a day of %u orders", h->orders);
         return -1;
     }
@@ -271,6 +308,8 @@ static void replay_free(replay *rp)
     nng_close(rp->sock);
     sim_replay_maps_free(&rp->maps);
     free(rp->lanes);
+    free(rp->pending);
+    free(rp->pending_t_s);
 }
 
 static long mono_ms(void)
@@ -316,6 +355,7 @@ static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, c
         }
     }
     drain_all(rp);
+    record_pending(rp);
     if (cfg->progress)
         progress(rp, h, done, t0, true);
     rp->stats.seconds_ms = mono_ms() - t0;

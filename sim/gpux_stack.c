@@ -327,10 +327,12 @@ static void component_args(const stack *s, const component *c, bool sim_clock, c
         snprintf(buf[0], sizeof buf[0], "%s", s->db_url);
         snprintf(buf[1], sizeof buf[1], "%s", feed);
         snprintf(buf[2], sizeof buf[2], "%s/catalog", s->dir);
+        snprintf(buf[3], sizeof buf[3], "%s", cmd); /* account names come from the matcher */
         args[n++] = "run";
         args[n++] = "--db", args[n++] = buf[0];
         args[n++] = "--feed", args[n++] = buf[1];
         args[n++] = "--catalog", args[n++] = buf[2];
+        args[n++] = "--cmd", args[n++] = buf[3];
     } else {
         snprintf(buf[0], sizeof buf[0], "%d", s->http_port);
         snprintf(buf[1], sizeof buf[1], "%d", s->https_port);
@@ -626,9 +628,18 @@ static int cmd_ledger_check(stack *s)
     snprintf(bin, sizeof bin, "%s/gpux-ledger", s->bindir);
     path_of(s, catalog, sizeof catalog, "catalog");
     fflush(stdout);
+    /* With the matcher running, the check also compares the ledger with
+     * the live matcher at the same sequence (operations.md). */
+    char cmd[PATH_MAX + 32];
+    ipc_url(s, "cmd", cmd, sizeof cmd);
+    bool live = running_pid(s, &COMPONENTS[0]) != 0;
     pid_t pid = fork();
     if (pid == 0) {
-        execl(bin, bin, "check", "--db", s->db_url, "--feed", feed, "--catalog", catalog, (char *)NULL);
+        if (live)
+            execl(bin, bin, "check", "--db", s->db_url, "--feed", feed, "--catalog", catalog, "--cmd", cmd,
+                  (char *)NULL);
+        else
+            execl(bin, bin, "check", "--db", s->db_url, "--feed", feed, "--catalog", catalog, (char *)NULL);
         _exit(127);
     }
     int st = 0;

@@ -1,0 +1,117 @@
+#!/bin/sh
+# bench_sim_day.sh — the `sim_day` benchmark of operations.md: one market
+# day replayed end to end through a real stack, ledger settled and checked.
+#
+#   sh bench/bench_sim_day.sh [FILTER]     (bench/run.sh calls it so)
+#
+# A fresh stack (`gpux up --clock sim` on a temp data dir: PostgreSQL,
+# ledger, matcher, gateway), a generated baseline day, replayed straight
+# into the matcher over nng with 64 commands in flight; then it waits until
+# the ledger has settled every matcher event (LAG=0, confirmed by the live
+# comparison of `gpux ledger check`, whose full check must pass), and
+# checks that the ledger holds exactly the report's trades. Prints one
+# result line on stdout:
+#
+#   bench sim_day events=N seconds=S events_per_s=E replay_seconds=R
+#         settle_seconds=X trades=T
+#
+# seconds = replay start to ledger settled = replay_seconds + settle_seconds
+# (generation and stack start-up are not counted); events = lines of the day
+# after its header. Progress goes to stderr. The stack is always torn down.
+#
+# Environment:
+#   GPUX_SIM_DAY_EVENTS   size of the day (default 1000000; e.g. 50000 for a
+#                         quick run)
+#   GPUX_SIM_DAY_LANES    commands in flight (default 64)
+#   GPUX_SIM_DAY_SETTLE_S longest wait for the ledger (default 3600 s)
+#   GPUX_BIN              binaries (default build/rel/bin of this tree)
+# Exit status: 0 (also when FILTER does not name this bench: nothing is
+# printed then), 1 when a step fails (reason on stderr).
+case "sim_day" in *"${1:-}"*) ;; *) exit 0 ;; esac
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${GPUX_BIN:-$ROOT/build/rel/bin}
+GPUX_ROOT=${GPUX_ROOT:-$ROOT}
+export GPUX_ROOT
+EVENTS=${GPUX_SIM_DAY_EVENTS:-1000000}
+LANES=${GPUX_SIM_DAY_LANES:-64}
+SETTLE_S=${GPUX_SIM_DAY_SETTLE_S:-3600}
+for v in "$EVENTS" "$LANES" "$SETTLE_S"; do
+    case "$v" in ''|*[!0-9]*) echo "bench_sim_day: GPUX_SIM_DAY_* must be positive integers (got '$v')" >&2; exit 1 ;; esac
+done
+D=$(mktemp -d /tmp/gpux-bench-simday-XXXXXX) || exit 1
+
+cleanup() {
+    "$BIN/gpux" down --data "$D" >/dev/null 2>&1
+    rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+say() { echo "bench_sim_day: $*" >&2; }
+die() {
+    say "FAILED: $*"
+    for f in "$D"/log/*.log; do
+        [ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$f" >&2; }
+    done
+    exit 1
+}
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+kv() { sed -n "s/^$1=//p" "$2" | head -n 1; }
+
+say "starting a stack in $D"
+"$BIN/gpux" up --data "$D" --clock sim >"$D/stack.env" || die "gpux up"
+CMD=$(kv MATCHER_CMD "$D/stack.env")
+FEED=$(kv MATCHER_FEED "$D/stack.env")
+DBURL=$(kv DATABASE_URL "$D/stack.env")
+
+say "generating a baseline day of ~$EVENTS events"
+"$BIN/gpux-sim" generate --scenario baseline --seed 1 --events "$EVENTS" --out "$D/day.jsonl" \
+    || die "gpux-sim generate"
+lines=$(head -n 1 "$D/day.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
+[ -n "$lines" ] || die "no event count in the day's header"
+
+say "replaying $lines events over nng ($LANES lanes)"
+t0=$(now)
+"$BIN/gpux-sim" replay --day "$D/day.jsonl" --matcher "$CMD" --lanes "$LANES" >"$D/report.txt" \
+    || die "gpux-sim replay"
+t1=$(now)
+say "replayed in $(secs "$t0" "$t1") s; waiting for the ledger"
+
+# Settled = `gpux-ledger status` says LAG=0 and `gpux ledger check` finds
+# the ledger and the live matcher at the same seq (LAG compares with the
+# matcher seq the ledger saw last). The check is the final one too.
+deadline=$(( $(date +%s) + SETTLE_S ))
+last_say=0
+while :; do
+    "$BIN/gpux-ledger" status --db "$DBURL" --feed "$FEED" >"$D/status" 2>&1 || die "gpux-ledger status: $(cat "$D/status")"
+    if [ "$(kv LAG "$D/status")" = 0 ]; then
+        t2=$(now)
+        "$BIN/gpux" ledger check --data "$D" >"$D/check.out" 2>&1
+        check_rc=$?
+        if ! grep -q "^skip ledger = live matcher" "$D/check.out"; then
+            [ $check_rc -eq 0 ] || { cat "$D/check.out" >&2; die "gpux ledger check"; }
+            grep -q "ledger = live matcher at seq" "$D/check.out" || { cat "$D/check.out" >&2; die "no live comparison in the check"; }
+            break
+        fi
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || die "the ledger did not settle in $SETTLE_S s ($(tr '\n' ' ' <"$D/status"))"
+    if [ $(( $(date +%s) - last_say )) -ge 10 ]; then
+        last_say=$(date +%s)
+        say "ledger: $(tr '\n' ' ' <"$D/status")"
+    fi
+    sleep 0.2
+done
+say "settled and checked: $(grep '^result' "$D/check.out")"
+
+trades=$(awk '/^all markets/ { print $3 }' "$D/report.txt")
+ledger_trades=$(psql "$DBURL" -X -A -t -c "SELECT count(*) FROM gpux_trades" 2>/dev/null)
+[ -n "$trades" ] && [ "$trades" = "$ledger_trades" ] \
+    || die "the report counts ${trades:-?} trades, the ledger ${ledger_trades:-?}"
+
+replay_s=$(secs "$t0" "$t1")
+settle_s=$(secs "$t1" "$t2")
+total_s=$(secs "$t0" "$t2")
+rate=$(awk -v n="$lines" -v s="$total_s" 'BEGIN { printf "%d", (s > 0) ? n / s : 0 }')
+echo "bench sim_day events=$lines seconds=$total_s events_per_s=$rate replay_seconds=$replay_s settle_seconds=$settle_s trades=$trades"
