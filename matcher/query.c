@@ -156,9 +156,15 @@ uint64_t matcher_state_hash(const matcher_engine *e)
                             a->open_orders);
         h = h_add(h, ha);
     }
+    /* Resting orders only, reached through the books: O(live orders), not
+     * O(table size) (the service answers STATUS with this hash). */
     uint64_t sum = 0;
-    for (uint32_t s = 1; s <= e->cfg.max_orders; s++)
-        if (e->orders[s].id != 0)
-            sum += hash_order(e, &e->orders[s]);
+    for (uint32_t m = 0; m < e->cat.n_markets; m++)
+        for (int si = 0; si < 2; si++) {
+            const book_side *bs = &e->books[m].side[si];
+            for (uint32_t i = 0; i < bs->n_levels; i++)
+                for (uint32_t s = e->levels[bs->lvl[i]].head; s != NIL; s = e->orders[s].next)
+                    sum += hash_order(e, &e->orders[s]);
+        }
     return h_add(h, sum);
 }
