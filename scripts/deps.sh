@@ -3,7 +3,7 @@
 # installed. As root it installs what is missing (apt-get); otherwise it
 # prints the one command to run and fails, so `make` stops with a reason.
 set -e
-PKGS="build-essential pkg-config clang libclang-rt-14-dev libnng-dev libevent-dev libssl-dev libpq-dev libjansson-dev libcmocka-dev postgresql wrk openssl curl python3"
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libnng-dev libevent-dev libssl-dev libpq-dev libjansson-dev libcmocka-dev postgresql wrk openssl curl python3 iproute2 procps"
 missing=""
 for p in $PKGS; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
