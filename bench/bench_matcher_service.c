@@ -269,7 +269,10 @@ static void measure(const char *name, int contexts, uint32_t msg_cmds, uint64_t 
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && !strstr("matcher_service", argv[1]))
+    const char *filter = argc > 1 ? argv[1] : "";
+    bool want_batch = strstr("matcher_service", filter) != NULL;
+    bool want_single = strstr("matcher_service_single", filter) != NULL;
+    if (!want_batch && !want_single)
         return 0;
     const char *bindir = getenv("GPUX_BIN");
     char bin[600], dir[300], data[400], cmd[500], cat[400];
@@ -328,9 +331,11 @@ int main(int argc, char **argv)
     lat_ns = calloc(MAX_TIMED, sizeof *lat_ns);
     /* the headline: clients batch commands (like the simulator does), the
      * matcher group-commits across every context's batch */
-    measure("matcher_service", 16, 128, 2000000);
+    if (want_batch)
+        measure("matcher_service", 16, 128, 2000000);
     /* one command per message: bounded by nng's per-message cost here */
-    measure("matcher_service_single", 256, 1, 200000);
+    if (want_single)
+        measure("matcher_service_single", 256, 1, 200000);
     for (int i = 0; i < MAX_CONTEXTS; i++)
         nng_aio_stop(ctxs[i].aio);
     nng_close(sock);

@@ -39,8 +39,11 @@ for v in "$EVENTS" "$LANES" "$SETTLE_S"; do
     case "$v" in ''|*[!0-9]*) echo "bench_sim_day: GPUX_SIM_DAY_* must be positive integers (got '$v')" >&2; exit 1 ;; esac
 done
 D=$(mktemp -d /tmp/gpux-bench-simday-XXXXXX) || exit 1
+replay_pid=
 
 cleanup() {
+    trap '' TERM INT # a second signal must not cut the tear-down short
+    [ -n "$replay_pid" ] && kill -TERM "$replay_pid" 2>/dev/null && wait "$replay_pid"
     "$BIN/gpux" down --data "$D" >/dev/null 2>&1
     rm -rf "$D"
 }
@@ -59,6 +62,8 @@ die() {
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 kv() { sed -n "s/^$1=//p" "$2" | head -n 1; }
+# every component still running? (a ledger that exits never settles)
+alive() { "$BIN/gpux" status --data "$D" >"$D/gpux.status" 2>&1; }
 
 say "starting a stack in $D"
 "$BIN/gpux" up --data "$D" --clock sim >"$D/stack.env" || die "gpux up"
@@ -74,9 +79,28 @@ lines=$(head -n 1 "$D/day.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
 
 say "replaying $lines events over nng ($LANES lanes)"
 t0=$(now)
-"$BIN/gpux-sim" replay --day "$D/day.jsonl" --matcher "$CMD" --lanes "$LANES" >"$D/report.txt" \
-    || die "gpux-sim replay"
+"$BIN/gpux-sim" replay --day "$D/day.jsonl" --matcher "$CMD" --lanes "$LANES" >"$D/report.txt" &
+replay_pid=$!
+# progress while it runs (the replay draws no bar without a terminal):
+# the ledger's position follows the matcher closely
+ticks=0
+while kill -0 "$replay_pid" 2>/dev/null; do
+    sleep 0.2
+    ticks=$((ticks + 1))
+    if [ $((ticks % 25)) -eq 0 ] && ! alive; then
+        kill -TERM "$replay_pid" 2>/dev/null; wait "$replay_pid"; replay_pid=
+        die "a component stopped during the replay: $(grep '_PID=$' "$D/gpux.status" | tr '\n' ' ')"
+    fi
+    if [ $((ticks % 75)) -eq 0 ]; then
+        seq=$("$BIN/gpux-ledger" status --db "$DBURL" --feed "$FEED" 2>/dev/null | sed -n 's/^MATCHER_SEQ=//p')
+        say "replaying: $((ticks / 5)) s, matcher seq ~${seq:-?} of ~$lines commands"
+    fi
+done
+wait "$replay_pid"
+rc=$?
+replay_pid=
 t1=$(now)
+[ $rc -eq 0 ] || die "gpux-sim replay (exit $rc)"
 say "replayed in $(secs "$t0" "$t1") s; waiting for the ledger"
 
 # Settled = `gpux-ledger status` says LAG=0 and `gpux ledger check` finds
@@ -96,6 +120,7 @@ while :; do
             break
         fi
     fi
+    alive || die "a component stopped: $(grep '_PID=$' "$D/gpux.status" | tr '\n' ' ')"
     [ "$(date +%s)" -lt "$deadline" ] || die "the ledger did not settle in $SETTLE_S s ($(tr '\n' ' ' <"$D/status"))"
     if [ $(( $(date +%s) - last_say )) -ge 10 ]; then
         last_say=$(date +%s)

@@ -35,6 +35,7 @@ n=0
 fails=0
 
 cleanup() {
+    trap '' TERM INT # a second signal must not cut the tear-down short
     "$BIN/gpux" down --data "$D" >/dev/null 2>&1
     rm -rf "$D"
 }
