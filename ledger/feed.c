@@ -217,6 +217,37 @@ static ledger_status fill_names(feed *f, ledger_rec *recs, uint32_t n, char *err
     return LEDGER_OK;
 }
 
+/* One command alone fills the batch: double the batch (feed buffer and
+ * settler) so the command is settled whole, in one transaction, as every
+ * command is. Bounded by LEDGER_MAX_COMMAND_RECS. */
+static ledger_status grow_batch(ledger_runner *r, feed *f, char *err, size_t errlen)
+{
+    uint32_t want = r->max_recs * 2;
+    if (r->max_recs >= LEDGER_MAX_COMMAND_RECS) {
+        snprintf(err, errlen, "command %" PRIu64 " has more than %u events", f->recs[0].seq,
+                 LEDGER_MAX_COMMAND_RECS);
+        return LEDGER_ERR_FATAL;
+    }
+    if (want > LEDGER_MAX_COMMAND_RECS)
+        want = LEDGER_MAX_COMMAND_RECS;
+    ledger_rec *recs = realloc(f->recs, sizeof *recs * want);
+    ledger_settler *st = recs ? ledger_settler_create(want) : NULL;
+    if (!st) {
+        if (recs)
+            f->recs = recs;
+        snprintf(err, errlen, "out of memory growing the batch to %u records for command %" PRIu64, want,
+                 f->recs[0].seq);
+        return LEDGER_ERR_FATAL;
+    }
+    f->recs = recs;
+    ledger_settler_destroy(r->settler);
+    r->settler = st;
+    ledger_log("info", "command %" PRIu64 " has more than %u events: batch grown to %u", f->recs[0].seq,
+               r->max_recs, want);
+    r->max_recs = want;
+    return LEDGER_OK;
+}
+
 /* Settles the whole commands at the front of f->recs; keeps the rest. */
 static ledger_status settle_whole(ledger_runner *r, feed *f, bool last_complete, uint64_t head,
                                   char *err, size_t errlen)
@@ -224,11 +255,8 @@ static ledger_status settle_whole(ledger_runner *r, feed *f, bool last_complete,
     uint32_t whole = f->n;
     if (!last_complete) {
         while (whole > 0 && f->recs[whole - 1].seq == f->recs[f->n - 1].seq) whole--;
-        if (whole == 0 && f->n == r->max_recs) {
-            snprintf(err, errlen, "command %" PRIu64 " has more than %u events: raise --batch",
-                     f->recs[0].seq, r->max_recs);
-            return LEDGER_ERR_FATAL;
-        }
+        if (whole == 0 && f->n == r->max_recs)
+            return grow_batch(r, f, err, errlen); /* one command fills the batch */
     }
     if (whole == 0) return LEDGER_OK;
     ledger_status st = fill_names(f, f->recs, whole, err, errlen);
@@ -255,7 +283,9 @@ ledger_status ledger_feed_follow(ledger_runner *r, const char *addr, const char 
         bool complete = false;
         uint64_t head = 0;
         GPUX_ASSERT(f.n < r->max_recs);
-        st = feed_fetch(&f, r->max_recs - f.n, &complete, &head, err, errlen);
+        uint32_t room = r->max_recs - f.n;
+        st = feed_fetch(&f, room < WIRE_MAX_FEED_EVENTS ? room : WIRE_MAX_FEED_EVENTS, &complete, &head,
+                        err, errlen);
         if (st == LEDGER_ERR_DB) { /* matcher away: wait for it, forever */
             if (ledger_now_ms() - last_warn > FEED_WARN_EVERY_MS) {
                 ledger_log("warn", "%s; waiting for the matcher", err);

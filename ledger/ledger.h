@@ -26,7 +26,11 @@
 
 #include "matcher/matcher.h"
 
-#define LEDGER_MAX_BATCH_RECS 65536   /* records (events) in one batch */
+#define LEDGER_MAX_BATCH_RECS 65536   /* records (events) in one batch (--batch) */
+/* A single command may carry more events than a batch (a clock advance
+ * expiring many bids, a sweep with thousands of fills); the feed then
+ * grows its batch to hold that command whole, up to this many records. */
+#define LEDGER_MAX_COMMAND_RECS (1u << 21)
 #define LEDGER_DEFAULT_BATCH_RECS 16384
 #define LEDGER_NAME_LEN 65            /* account name incl. NUL */
 #define LEDGER_EXTERNAL_ACCOUNT (-1)  /* the outside world in double entry */
@@ -102,7 +106,7 @@ ledger_status ledger_db_query_print(ledger_db *db, const char *sql, FILE *f,
 typedef struct ledger_settler ledger_settler;
 
 /* Allocates the batch buffers for batches of up to max_recs records
- * (<= LEDGER_MAX_BATCH_RECS). NULL when memory cannot be had. */
+ * (<= LEDGER_MAX_COMMAND_RECS). NULL when memory cannot be had. */
 ledger_settler *ledger_settler_create(uint32_t max_recs);
 void ledger_settler_destroy(ledger_settler *s);
 

@@ -57,7 +57,7 @@ struct ledger_settler {
 
 ledger_settler *ledger_settler_create(uint32_t max_recs)
 {
-    if (max_recs == 0 || max_recs > LEDGER_MAX_BATCH_RECS) return NULL;
+    if (max_recs == 0 || max_recs > LEDGER_MAX_COMMAND_RECS) return NULL;
     ledger_settler *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->max_recs = max_recs;
