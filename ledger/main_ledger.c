@@ -243,6 +243,8 @@ static ledger_status replay_file(ledger_runner *r, const char *path, matcher_cat
     if (!recs) snprintf(err, errlen, "out of memory");
     while (st == LEDGER_OK && !ledger_stop_requested) {
         long n = ledger_evfile_read(&rd, recs, r->max_recs, cat, err, errlen);
+        if (n < 0 && ledger_stop_requested)
+            break; /* SIGTERM interrupted the read: a clean stop, nothing half-settled */
         if (n < 0) st = LEDGER_ERR_INVALID;
         if (n <= 0) break;
         /* the file's last seq is what the "matcher" has: lag = behind it */
