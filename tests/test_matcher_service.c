@@ -53,6 +53,42 @@ typedef struct mproc {
     pid_t pid;
 } mproc;
 
+/* Every process and dir a test makes is registered, so a failing
+ * assertion (which leaves the test function early) still leaves nothing
+ * running or behind: the per-test teardown kills and removes them. */
+static mproc *live[4];
+
+static void mproc_register(mproc *m)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (!live[i]) {
+            live[i] = m;
+            return;
+        }
+    fail_msg("too many live matcher fixtures");
+}
+
+static int cleanup_live(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        mproc *m = live[i];
+        if (!m)
+            continue;
+        if (m->pid > 0) {
+            kill(m->pid, SIGKILL);
+            waitpid(m->pid, NULL, 0);
+            m->pid = 0;
+        }
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", m->dir);
+        if (m->dir[0] && system(cmd) != 0)
+            fprintf(stderr, "cleanup of %s failed\n", m->dir);
+        live[i] = NULL;
+    }
+    return 0;
+}
+
 static void mproc_init(mproc *m)
 {
     memset(m, 0, sizeof *m);
@@ -63,6 +99,7 @@ static void mproc_init(mproc *m)
     snprintf(m->feed, sizeof m->feed, "ipc://%s/feed.ipc", m->dir);
     snprintf(m->pub, sizeof m->pub, "ipc://%s/pub.ipc", m->dir);
     snprintf(m->log, sizeof m->log, "%s/matcher.log", m->dir);
+    mproc_register(m);
     char cat[300];
     snprintf(cat, sizeof cat, "%s/catalog", m->dir);
     FILE *f = fopen(cat, "w");
@@ -73,10 +110,8 @@ static void mproc_init(mproc *m)
 
 static void mproc_cleanup(mproc *m)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", m->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", m->dir);
+    (void)m;
+    cleanup_live(NULL);
 }
 
 static const char *matcher_bin(void)
@@ -305,7 +340,7 @@ static uint64_t verify_offline(mproc *m, uint64_t *seq)
 static void test_end_to_end(void **state)
 {
     (void)state;
-    mproc m;
+    static mproc m; /* static: the teardown reaches it after a failed assertion */
     mproc_init(&m);
     mproc_spawn(&m, NULL);
     nng_socket c = client_open(m.cmd);
@@ -633,7 +668,7 @@ static void fault_seed(uint64_t seed)
     /* even seeds: a ledger follows, so the restart loads a snapshot;
      * odd seeds: no ledger, the restart replays the whole journal */
     bool with_ledger = seed % 2 == 0;
-    mproc m;
+    static mproc m; /* static: the teardown reaches it after a failed assertion */
     mproc_init(&m);
     const char *extra[] = {"--snapshot-every", scale() == 1 ? "1000" : "200", NULL};
     mproc_spawn(&m, extra);
@@ -851,7 +886,7 @@ static char *journal_file(const mproc *m, char *out, size_t n)
 static void test_torn_and_corrupt_journal(void **state)
 {
     (void)state;
-    mproc m;
+    static mproc m; /* static: the teardown reaches it after a failed assertion */
     mproc_init(&m);
     mproc_spawn(&m, NULL);
     nng_socket c = client_open(m.cmd);
@@ -949,7 +984,7 @@ static void deposits(nng_socket c, int n)
 static void test_retention_and_snapshot_start(void **state)
 {
     (void)state;
-    mproc m;
+    static mproc m; /* static: the teardown reaches it after a failed assertion */
     mproc_init(&m);
     const char *extra[] = {"--segment-mb", "1", "--snapshot-every", "3000", NULL};
     mproc_spawn(&m, extra);
@@ -1039,10 +1074,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_bad_flags),
-        cmocka_unit_test(test_end_to_end),
-        cmocka_unit_test(test_torn_and_corrupt_journal),
-        cmocka_unit_test(test_retention_and_snapshot_start),
-        cmocka_unit_test(test_fault_sigkill),
+        cmocka_unit_test_teardown(test_end_to_end, cleanup_live),
+        cmocka_unit_test_teardown(test_torn_and_corrupt_journal, cleanup_live),
+        cmocka_unit_test_teardown(test_retention_and_snapshot_start, cleanup_live),
+        cmocka_unit_test_teardown(test_fault_sigkill, cleanup_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
