@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "gpux_assert.h"
+#include "gpux_err.h"
 
 #define READ_CHUNK_RECORDS 4096u
 
@@ -48,16 +49,6 @@ struct journal {
     _Atomic int spare_ready; /* READ_CHUNK_RECORDS, for open and replay */
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ---- CRC32C ------------------------------------------------------------- */
 
@@ -135,11 +126,11 @@ void journal_record_encode(journal_record *rec, uint64_t seq,
 int journal_record_check(const journal_record *rec, char *err, size_t errlen)
 {
     if (rec->magic != JOURNAL_MAGIC)
-        return fail(err, errlen, "bad record magic 0x%08x", rec->magic);
+        return gpux_errf(err, errlen, "bad record magic 0x%08x", rec->magic);
     if (rec->body_len != sizeof(wire_cmd) || rec->pad != 0)
-        return fail(err, errlen, "bad record length %u", rec->body_len);
+        return gpux_errf(err, errlen, "bad record length %u", rec->body_len);
     if (rec->crc32c != record_crc(rec))
-        return fail(err, errlen, "record checksum mismatch (seq field %llu)",
+        return gpux_errf(err, errlen, "record checksum mismatch (seq field %llu)",
                     (unsigned long long)rec->seq);
     /* The body must be a command the service would accept on the wire. */
     uint8_t msg[sizeof(wire_hdr) + sizeof(wire_cmd)];
@@ -151,7 +142,7 @@ int journal_record_check(const journal_record *rec, char *err, size_t errlen)
     wire_cmd c;
     char why[128];
     if (wire_decode_cmd(msg, sizeof msg, &c, why, sizeof why) < 0)
-        return fail(err, errlen, "record %llu holds a bad command: %s",
+        return gpux_errf(err, errlen, "record %llu holds a bad command: %s",
                     (unsigned long long)rec->seq, why);
     return 0;
 }
@@ -185,7 +176,7 @@ static int list_segments(journal *j, char *err, size_t errlen)
 {
     DIR *d = opendir(j->dir);
     if (!d)
-        return fail(err, errlen, "cannot open journal dir %s: %s", j->dir,
+        return gpux_errf(err, errlen, "cannot open journal dir %s: %s", j->dir,
                     strerror(errno));
     struct dirent *de;
     j->n_segs = 0;
@@ -198,7 +189,7 @@ static int list_segments(journal *j, char *err, size_t errlen)
             continue;
         if (j->n_segs == JOURNAL_MAX_SEGMENTS) {
             closedir(d);
-            return fail(err, errlen, "more than %u journal segments in %s",
+            return gpux_errf(err, errlen, "more than %u journal segments in %s",
                         JOURNAL_MAX_SEGMENTS, j->dir);
         }
         j->seg_first[j->n_segs++] = first;
@@ -275,10 +266,10 @@ static int verify_segment(journal *j, uint32_t s, uint64_t *expect,
     seg_path(j, j->seg_first[s], path, sizeof path);
     int fd = open(path, O_RDWR);
     if (fd < 0)
-        return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
     if (*expect != 0 && j->seg_first[s] != *expect) {
         close(fd);
-        return fail(err, errlen, "journal gap: %s should start at seq %llu",
+        return gpux_errf(err, errlen, "journal gap: %s should start at seq %llu",
                     path, (unsigned long long)*expect);
     }
     uint64_t idx = 0, next = j->seg_first[s];
@@ -289,7 +280,7 @@ static int verify_segment(journal *j, uint32_t s, uint64_t *expect,
         ssize_t n = read_records(fd, idx, j->chunk, READ_CHUNK_RECORDS, &partial);
         if (n < 0) {
             close(fd);
-            return fail(err, errlen, "read %s: %s", path, strerror(errno));
+            return gpux_errf(err, errlen, "read %s: %s", path, strerror(errno));
         }
         for (ssize_t i = 0; i < n && !bad; i++) {
             if (journal_record_check(&j->chunk[i], why, sizeof why) < 0)
@@ -317,7 +308,7 @@ static int verify_segment(journal *j, uint32_t s, uint64_t *expect,
     if (bad || partial) {
         if (bad && (!last || good_record_after(j, fd, idx + 1)) && !repair) {
             close(fd);
-            return fail(err, errlen,
+            return gpux_errf(err, errlen,
                         "journal corrupt in %s at offset %llu (%s) with good "
                         "records after it; not a torn tail. Refusing to start: "
                         "restore the file or start with --repair-journal to "
@@ -328,7 +319,7 @@ static int verify_segment(journal *j, uint32_t s, uint64_t *expect,
         if (fstat(fd, &st) < 0 || ftruncate(fd, (off_t)(idx * JOURNAL_RECORD_BYTES)) < 0 ||
             fsync(fd) < 0) {
             close(fd);
-            return fail(err, errlen, "cannot cut %s: %s", path, strerror(errno));
+            return gpux_errf(err, errlen, "cannot cut %s: %s", path, strerror(errno));
         }
         rep->cut_bytes += (uint64_t)st.st_size - idx * JOURNAL_RECORD_BYTES;
         snprintf(rep->cut_file, sizeof rep->cut_file, "%s", path);
@@ -371,14 +362,14 @@ int journal_open(journal **out, const char *dir, uint64_t segment_bytes,
 {
     memset(rep, 0, sizeof *rep);
     if (strlen(dir) >= sizeof(((journal *)0)->dir))
-        return fail(err, errlen, "journal dir path too long");
+        return gpux_errf(err, errlen, "journal dir path too long");
     if (segment_bytes < JOURNAL_RECORD_BYTES)
-        return fail(err, errlen, "segment size below one record");
+        return gpux_errf(err, errlen, "segment size below one record");
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-        return fail(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return gpux_errf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
     journal *j = calloc(1, sizeof *j);
     if (!j)
-        return fail(err, errlen, "out of memory");
+        return gpux_errf(err, errlen, "out of memory");
     j->seg_first = calloc(JOURNAL_MAX_SEGMENTS, sizeof j->seg_first[0]);
     j->chunk = malloc(READ_CHUNK_RECORDS * JOURNAL_RECORD_BYTES);
     j->fd = -1;
@@ -389,7 +380,7 @@ int journal_open(journal **out, const char *dir, uint64_t segment_bytes,
     pthread_cond_init(&j->prep_cv, NULL);
     if (!j->seg_first || !j->chunk) {
         journal_close(j);
-        return fail(err, errlen, "out of memory");
+        return gpux_errf(err, errlen, "out of memory");
     }
     if (list_segments(j, err, errlen) < 0) {
         journal_close(j);
@@ -411,7 +402,7 @@ int journal_open(journal **out, const char *dir, uint64_t segment_bytes,
         seg_path(j, j->seg_first[j->n_segs - 1], path, sizeof path);
         j->fd = open(path, O_RDWR);
         if (j->fd < 0) {
-            fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+            gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
             journal_close(j);
             return -1;
         }
@@ -430,7 +421,7 @@ int journal_replay(journal *j, uint64_t after_seq, journal_visit_fn fn,
     if (j->last_seq <= after_seq)
         return 0;
     if (after_seq + 1 < j->first_seq)
-        return fail(err, errlen,
+        return gpux_errf(err, errlen,
                     "journal starts at seq %llu, replay needs %llu",
                     (unsigned long long)j->first_seq,
                     (unsigned long long)(after_seq + 1));
@@ -442,7 +433,7 @@ int journal_replay(journal *j, uint64_t after_seq, journal_visit_fn fn,
         seg_path(j, j->seg_first[s], path, sizeof path);
         int fd = open(path, O_RDONLY);
         if (fd < 0)
-            return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+            return gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         uint64_t idx = after_seq + 1 > j->seg_first[s] ? after_seq + 1 - j->seg_first[s] : 0;
         uint64_t count = end - j->seg_first[s]; /* records; zeros may follow */
         while (idx < count) {
@@ -451,7 +442,7 @@ int journal_replay(journal *j, uint64_t after_seq, journal_visit_fn fn,
             ssize_t n = read_records(fd, idx, j->chunk, want, &partial);
             if (n < 0 || (size_t)n < want) {
                 close(fd);
-                return fail(err, errlen, "read %s: %s", path,
+                return gpux_errf(err, errlen, "read %s: %s", path,
                             n < 0 ? strerror(errno) : "shorter than verified");
             }
             for (ssize_t i = 0; i < n; i++) {
@@ -460,7 +451,7 @@ int journal_replay(journal *j, uint64_t after_seq, journal_visit_fn fn,
                 if (journal_record_check(r, why, sizeof why) < 0 ||
                     r->seq != j->seg_first[s] + idx + (uint64_t)i) {
                     close(fd);
-                    return fail(err, errlen, "%s changed under us: %s", path, why);
+                    return gpux_errf(err, errlen, "%s changed under us: %s", path, why);
                 }
                 int rc = fn(ctx, r->seq, &r->cmd);
                 if (rc != 0) {
@@ -480,7 +471,7 @@ static int roll(journal *j, uint64_t first, char *err, size_t errlen)
     if (j->dirty && journal_sync(j, err, errlen) < 0)
         return -1;
     if (j->n_segs == JOURNAL_MAX_SEGMENTS)
-        return fail(err, errlen, "journal has %u segments: take a snapshot and prune",
+        return gpux_errf(err, errlen, "journal has %u segments: take a snapshot and prune",
                     JOURNAL_MAX_SEGMENTS);
     char path[512];
     seg_path(j, first, path, sizeof path);
@@ -497,10 +488,10 @@ static int roll(journal *j, uint64_t first, char *err, size_t errlen)
     if (fd < 0)
         fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0640);
     if (fd < 0)
-        return fail(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return gpux_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
     if (fsync_dir(j->dir) < 0) {
         close(fd);
-        return fail(err, errlen, "fsync %s: %s", j->dir, strerror(errno));
+        return gpux_errf(err, errlen, "fsync %s: %s", j->dir, strerror(errno));
     }
     if (j->fd >= 0)
         close(j->fd);
@@ -531,7 +522,7 @@ int journal_write(journal *j, const journal_record *recs, size_t n,
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
-            return fail(err, errlen, "journal write: %s", strerror(errno));
+            return gpux_errf(err, errlen, "journal write: %s", strerror(errno));
         p += w;
         off += (uint64_t)w;
         left -= (size_t)w;
@@ -558,7 +549,7 @@ int journal_sync(journal *j, char *err, size_t errlen)
     if (!j->dirty)
         return 0;
     if (fdatasync(j->fd) < 0)
-        return fail(err, errlen, "journal fdatasync: %s", strerror(errno));
+        return gpux_errf(err, errlen, "journal fdatasync: %s", strerror(errno));
     j->dirty = false;
     j->last_seq = j->written_seq;
     return 0;
@@ -583,7 +574,7 @@ int journal_prune(journal *j, uint64_t upto_seq, char *err, size_t errlen)
         char path[512];
         seg_path(j, j->seg_first[0], path, sizeof path);
         if (unlink(path) < 0)
-            return fail(err, errlen, "cannot delete %s: %s", path, strerror(errno));
+            return gpux_errf(err, errlen, "cannot delete %s: %s", path, strerror(errno));
         memmove(&j->seg_first[0], &j->seg_first[1],
                 (j->n_segs - 1) * sizeof j->seg_first[0]);
         j->n_segs--;
@@ -659,7 +650,7 @@ int journal_start_prealloc(journal *j, char *err, size_t errlen)
     else
         unlink(spare);
     if (pthread_create(&j->prep, NULL, prep_main, j) != 0)
-        return fail(err, errlen, "cannot start the preallocation thread");
+        return gpux_errf(err, errlen, "cannot start the preallocation thread");
     j->prep_started = true;
     return 0;
 }

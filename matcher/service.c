@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "gpux_assert.h"
+#include "gpux_err.h"
 #include "matcher/service_internal.h"
 
 #define US_PER_HOUR 3600000000LL
@@ -41,16 +42,6 @@ void service_config_default(service_config *cfg)
     cfg->clock_sim = false;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static uint32_t pow2_at_least(uint64_t n)
 {
@@ -417,13 +408,13 @@ static service *alloc_service(const matcher_catalog *cat,
         (cfg->feed_events & (cfg->feed_events - 1)) != 0 ||
         cfg->engine.max_accounts == 0 || cfg->engine.max_orders == 0 ||
         (uint64_t)cfg->engine.max_orders + cfg->history_orders > (1u << 29)) {
-        fail(err, errlen, "service limits out of range (fills >= 16, feed "
+        gpux_errf(err, errlen, "service limits out of range (fills >= 16, feed "
                           "events a power of two >= 16, keys > 0)");
         return NULL;
     }
     service *s = calloc(1, sizeof *s);
     if (!s) {
-        fail(err, errlen, "out of memory");
+        gpux_errf(err, errlen, "out of memory");
         return NULL;
     }
     s->cfg = *cfg;
@@ -437,7 +428,7 @@ static service *alloc_service(const matcher_catalog *cat,
     s->feed = calloc(s->feed_cap, sizeof *s->feed);
     if (!s->feed || !regions_alloc(s)) {
         service_destroy(s);
-        fail(err, errlen, "out of memory for the service tables");
+        gpux_errf(err, errlen, "out of memory for the service tables");
         return NULL;
     }
     return s;
@@ -452,7 +443,7 @@ service *service_create(const matcher_catalog *cat, const service_config *cfg,
     s->eng = matcher_create(cat, &cfg->engine);
     if (!s->eng) {
         service_destroy(s);
-        fail(err, errlen, "engine limits out of range or out of memory");
+        gpux_errf(err, errlen, "engine limits out of range or out of memory");
         return NULL;
     }
     memset(s->id_tab, 0xff, (size_t)s->id_cap * sizeof *s->id_tab);
@@ -672,16 +663,16 @@ int service_replay(service *s, uint64_t seq, const wire_cmd *c, char *err,
                    size_t errlen)
 {
     if (seq != s->st.seq + 1)
-        return fail(err, errlen, "replay of seq %llu after %llu",
+        return gpux_errf(err, errlen, "replay of seq %llu after %llu",
                     (unsigned long long)seq, (unsigned long long)s->st.seq);
     service_result res;
     memset(&res, 0, sizeof res);
     if (!precheck(s, c, true, &res))
-        return fail(err, errlen, "journaled command %llu fails the service "
+        return gpux_errf(err, errlen, "journaled command %llu fails the service "
                     "rules on replay: %s", (unsigned long long)seq, res.detail);
     matcher_reason r = apply(s, c);
     if (r != MATCHER_OK)
-        return fail(err, errlen, "journaled command %llu (type %u) is rejected "
+        return gpux_errf(err, errlen, "journaled command %llu (type %u) is rejected "
                     "on replay: %s", (unsigned long long)seq, c->type,
                     matcher_reason_code(r));
     return 0;
@@ -793,21 +784,21 @@ static int check_loaded(const service *s, uint32_t n_accounts, char *err,
 {
     if (s->st.n_fresh > s->n_recs || s->st.closed_count > s->n_recs ||
         s->st.n_keys > s->cfg.max_keys || n_accounts > s->cfg.engine.max_accounts)
-        return fail(err, errlen, "service snapshot counters out of range");
+        return gpux_errf(err, errlen, "service snapshot counters out of range");
     for (uint32_t i = 0; i < s->st.closed_count; i++)
         if (s->closed[i] >= s->st.n_fresh)
-            return fail(err, errlen, "service snapshot closed list out of range");
+            return gpux_errf(err, errlen, "service snapshot closed list out of range");
     for (uint32_t r = 0; r < s->st.n_fresh; r++) {
         const svc_order *o = &s->orders[r];
         if ((o->open_prev != SVC_NONE && o->open_prev >= s->st.n_fresh) ||
             (o->open_next != SVC_NONE && o->open_next >= s->st.n_fresh) ||
             o->o.account >= n_accounts || o->o.market >= MATCHER_MAX_MARKETS)
-            return fail(err, errlen, "service snapshot order record out of range");
+            return gpux_errf(err, errlen, "service snapshot order record out of range");
     }
     for (uint32_t a = 0; a < n_accounts; a++)
         if ((s->acct_head[a] != SVC_NONE && s->acct_head[a] >= s->st.n_fresh) ||
             (s->acct_tail[a] != SVC_NONE && s->acct_tail[a] >= s->st.n_fresh))
-            return fail(err, errlen, "service snapshot list out of range");
+            return gpux_errf(err, errlen, "service snapshot list out of range");
     return 0;
 }
 
@@ -819,11 +810,11 @@ static int load_from(service *s, const uint8_t *svc, size_t svc_len, char *err,
     svc_blob_hdr h;
     get(&b, &h, sizeof h);
     if (b.bad || h.magic != SVC_BLOB_MAGIC || h.config_digest != config_digest(s))
-        return fail(err, errlen, "service snapshot made with other limits or another version");
+        return gpux_errf(err, errlen, "service snapshot made with other limits or another version");
     if (h.n_accounts > s->cfg.engine.max_accounts || h.st.n_fresh > s->n_recs ||
         h.st.closed_count > s->n_recs || h.st.n_keys > s->cfg.max_keys ||
         h.n_fills_saved > s->n_fills)
-        return fail(err, errlen, "service snapshot counters out of range");
+        return gpux_errf(err, errlen, "service snapshot counters out of range");
     s->st = h.st;
     get(&b, s->names, (size_t)h.n_accounts * sizeof *s->names);
     get(&b, s->keys, (size_t)h.st.n_keys * sizeof *s->keys);
@@ -836,14 +827,14 @@ static int load_from(service *s, const uint8_t *svc, size_t svc_len, char *err,
         get(&b, &s->fills[t % s->n_fills], sizeof *s->fills);
     get(&b, s->market_last, MATCHER_MAX_MARKETS * sizeof *s->market_last);
     if (b.bad || b.off != svc_len)
-        return fail(err, errlen, "service snapshot has %zu bytes, its header "
+        return gpux_errf(err, errlen, "service snapshot has %zu bytes, its header "
                     "describes %zu", svc_len, b.off);
     if (check_loaded(s, h.n_accounts, err, errlen) < 0)
         return -1;
     /* the derived indexes */
     for (uint32_t r = 0; r < s->st.n_fresh; r++) {
         if (svc_id_find(s, s->orders[r].o.order_id) != SVC_NONE)
-            return fail(err, errlen, "service snapshot repeats order %llu",
+            return gpux_errf(err, errlen, "service snapshot repeats order %llu",
                         (unsigned long long)s->orders[r].o.order_id);
         id_insert(s, r);
         if (s->orders[r].o.client_order_id[0])
@@ -867,7 +858,7 @@ service *service_load(const matcher_catalog *cat, const service_config *cfg,
     char why[200];
     s->eng = matcher_load(cat, &cfg->engine, engine, engine_len, why, sizeof why);
     if (!s->eng) {
-        fail(err, errlen, "engine snapshot: %s", why);
+        gpux_errf(err, errlen, "engine snapshot: %s", why);
         service_destroy(s);
         return NULL;
     }

@@ -17,20 +17,11 @@
 #include <unistd.h>
 
 #include "gpux_assert.h"
+#include "gpux_err.h"
 #include "matcher/journal.h"
 
 #define SNAPSHOT_MAX_BYTES (64ull << 30) /* sanity bound for a header */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static void snap_path(const char *dir, uint64_t seq, const char *suffix,
                       char *out, size_t n)
@@ -73,27 +64,27 @@ int snapshot_write(const char *dir, snapshot_header *hdr, const uint8_t *engine,
     snap_path(dir, hdr->seq, "", path, sizeof path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
     if (fd < 0)
-        return fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return gpux_errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     if (write_all(fd, (const uint8_t *)hdr, sizeof *hdr) < 0 ||
         write_all(fd, engine, hdr->engine_bytes) < 0 ||
         write_all(fd, service, hdr->service_bytes) < 0 || fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return fail(err, errlen, "cannot write %s: %s", tmp, strerror(e));
+        return gpux_errf(err, errlen, "cannot write %s: %s", tmp, strerror(e));
     }
     close(fd);
     if (rename(tmp, path) < 0) {
         int e = errno;
         unlink(tmp);
-        return fail(err, errlen, "cannot rename %s: %s", tmp, strerror(e));
+        return gpux_errf(err, errlen, "cannot rename %s: %s", tmp, strerror(e));
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 || fsync(dfd) < 0) {
         int e = errno;
         if (dfd >= 0)
             close(dfd);
-        return fail(err, errlen, "fsync %s: %s", dir, strerror(e));
+        return gpux_errf(err, errlen, "fsync %s: %s", dir, strerror(e));
     }
     close(dfd);
     return 0;
@@ -110,7 +101,7 @@ int snapshot_list(const char *dir, uint64_t *seqs, size_t cap, char *err,
 {
     DIR *d = opendir(dir);
     if (!d)
-        return fail(err, errlen, "cannot open %s: %s", dir, strerror(errno));
+        return gpux_errf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
     size_t n = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
@@ -122,7 +113,7 @@ int snapshot_list(const char *dir, uint64_t *seqs, size_t cap, char *err,
             continue;
         if (n == cap) {
             closedir(d);
-            return fail(err, errlen, "more than %zu snapshots in %s", cap, dir);
+            return gpux_errf(err, errlen, "more than %zu snapshots in %s", cap, dir);
         }
         seqs[n++] = seq;
     }
@@ -151,18 +142,18 @@ static int open_header(const char *dir, uint64_t seq, snapshot_header *h,
     snap_path(dir, seq, "", path, pathlen);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || read_all(fd, (uint8_t *)h, sizeof *h) < 0) {
         close(fd);
-        return fail(err, errlen, "%s: truncated header", path);
+        return gpux_errf(err, errlen, "%s: truncated header", path);
     }
     if (h->magic != SNAPSHOT_MAGIC || h->seq != seq ||
         h->engine_bytes > SNAPSHOT_MAX_BYTES ||
         h->service_bytes > SNAPSHOT_MAX_BYTES ||
         (uint64_t)st.st_size != sizeof *h + h->engine_bytes + h->service_bytes) {
         close(fd);
-        return fail(err, errlen, "%s: not a whole snapshot (bad magic, seq or size)",
+        return gpux_errf(err, errlen, "%s: not a whole snapshot (bad magic, seq or size)",
                     path);
     }
     return fd;
@@ -191,19 +182,19 @@ int snapshot_read(const char *dir, uint64_t seq, snapshot_data *out,
     out->buf = malloc(n ? n : 1);
     if (!out->buf) {
         close(fd);
-        return fail(err, errlen, "%s: out of memory for %zu bytes", path, n);
+        return gpux_errf(err, errlen, "%s: out of memory for %zu bytes", path, n);
     }
     if (read_all(fd, out->buf, n) < 0) {
         close(fd);
         snapshot_free(out);
-        return fail(err, errlen, "%s: short read", path);
+        return gpux_errf(err, errlen, "%s: short read", path);
     }
     close(fd);
     out->engine = out->buf;
     out->service = out->buf + out->hdr.engine_bytes;
     if (snap_crc(&out->hdr, out->engine, out->service) != out->hdr.crc32c) {
         snapshot_free(out);
-        return fail(err, errlen, "%s: checksum mismatch", path);
+        return gpux_errf(err, errlen, "%s: checksum mismatch", path);
     }
     return 0;
 }
