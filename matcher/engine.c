@@ -298,7 +298,10 @@ static matcher_reason cmd_deposit(matcher_engine *e, const matcher_cmd *c)
     if (c->amount_micros <= 0 || c->amount_micros > MATCHER_MAX_AMOUNT_MICROS)
         return reject(e, MATCHER_REJ_BAD_AMOUNT);
     account *a = &e->accounts[c->account];
-    if (a->balance_micros > MATCHER_MAX_BALANCE_MICROS - c->amount_micros)
+    /* Per account, and for the exchange's running total of deposits
+     * (which never shrinks: it must not overflow after ~$9.2e12). */
+    if (a->balance_micros > MATCHER_MAX_BALANCE_MICROS - c->amount_micros ||
+        e->deposited_micros > INT64_MAX - c->amount_micros)
         return reject(e, MATCHER_REJ_BALANCE_LIMIT);
     a->balance_micros += c->amount_micros;
     e->deposited_micros += c->amount_micros;

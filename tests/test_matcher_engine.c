@@ -88,6 +88,48 @@ static void test_simple_trade_moves_money_exactly(void **state)
     matcher_destroy(e);
 }
 
+/* The exchange-wide total of deposits ever made cannot overflow int64:
+ * the deposit that would pass it is refused balance_limit and changes
+ * nothing (each account is capped at $1e11, so ~93 full accounts reach
+ * $9.2e12). */
+static void test_deposit_total_cannot_overflow(void **state)
+{
+    (void)state;
+    matcher_catalog cat = {0};
+    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", 8, 100), 0);
+    matcher_config cfg;
+    matcher_config_default(&cfg);
+    cfg.max_accounts = 200;
+    cfg.max_orders = 16;
+    cfg.max_orders_per_market = 16;
+    cfg.max_segments = 10000;
+    matcher_engine *e = matcher_create(&cat, &cfg);
+    assert_non_null(e);
+    matcher_reason last = MATCHER_OK;
+    uint32_t accepted = 0;
+    for (uint32_t a = 1; a < 200 && last == MATCHER_OK; a++) {
+        matcher_cmd c = {.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_BUYER};
+        assert_int_equal(matcher_apply(e, &c, NULL, NULL), MATCHER_OK);
+        for (int k = 0; k < 100 && last == MATCHER_OK; k++) { /* 100 x $1e9 = the $1e11 cap */
+            matcher_cmd d = {.type = MATCHER_CMD_DEPOSIT, .account = a, .amount_micros = MATCHER_MAX_AMOUNT_MICROS};
+            uint64_t before = matcher_state_hash(e);
+            last = matcher_apply(e, &d, NULL, NULL);
+            if (last == MATCHER_OK)
+                accepted++;
+            else
+                assert_int_equal(matcher_state_hash(e), before);
+        }
+    }
+    assert_int_equal(last, MATCHER_REJ_BALANCE_LIMIT);
+    int64_t dep, wd;
+    matcher_totals(e, &dep, &wd);
+    assert_true(dep > INT64_MAX - MATCHER_MAX_AMOUNT_MICROS); /* refused only at the very edge */
+    assert_int_equal(dep, (int64_t)accepted * MATCHER_MAX_AMOUNT_MICROS);
+    char err[256];
+    assert_int_equal(matcher_check(e, err, sizeof err), 0);
+    matcher_destroy(e);
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -218,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_trade_moves_money_exactly),
+        cmocka_unit_test(test_deposit_total_cannot_overflow),
         cmocka_unit_test(test_random_streams_keep_invariants),
         cmocka_unit_test(test_save_load_round_trip_every_command),
     };

@@ -639,7 +639,10 @@ static matcher_reason rm_transfer(refmodel *m, const matcher_cmd *c)
     if (c->amount_micros <= 0 || c->amount_micros > MATCHER_MAX_AMOUNT_MICROS)
         return rm_reject(m, MATCHER_REJ_BAD_AMOUNT, 0);
     rm_account *a = &m->acc[c->account];
-    if (deposit && a->balance_micros + c->amount_micros > MATCHER_MAX_BALANCE_MICROS)
+    /* the account's cap, and the exchange's all-time deposit total within
+     * int64 (computed in 128 bits here: the model must not overflow) */
+    if (deposit && (a->balance_micros + c->amount_micros > MATCHER_MAX_BALANCE_MICROS ||
+                    (__int128)m->deposited_micros + c->amount_micros > INT64_MAX))
         return rm_reject(m, MATCHER_REJ_BALANCE_LIMIT, 0);
     if (!deposit && c->amount_micros > rm_available(m, c->account))
         return rm_reject(m, MATCHER_REJ_INSUFFICIENT_FUNDS, 0);
