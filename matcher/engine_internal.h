@@ -21,6 +21,8 @@
 #ifndef GPUX_ENGINE_INTERNAL_H
 #define GPUX_ENGINE_INTERNAL_H
 
+#include <stddef.h>
+
 #include "gpux_assert.h"
 #include "matcher/matcher.h"
 
@@ -34,35 +36,45 @@ typedef struct account {
     uint32_t open_orders;
 } account;
 
+/* Field order matters: a book scan (a bid planning over offers, an offer
+ * sweeping bids) reads only the first cache line of each order it passes,
+ * so everything a scan needs is there; the rest is read only when an order
+ * trades, enters or leaves. The table is 64-byte aligned (engine.c). */
 typedef struct order {
-    uint64_t id;
-    uint64_t priority;
-    int64_t price_micros;
-    int64_t hold_micros;        /* bids */
-    int64_t expire_at_hour;     /* as given, 0 = none */
+    /* -- hot: the first 64 bytes -- */
+    uint32_t next, prev;        /* FIFO links inside the level */
     uint32_t account;
-    uint32_t market;
     int32_t start_hour;
     int32_t end_hour;
-    int32_t expiry_hour;        /* when the clock reaching it removes the order */
+    int32_t zero_until_hour;    /* offers: every open hour before it has no
+                                   capacity (near-term hours sell out first,
+                                   so most bids can skip such an offer in
+                                   O(1)); derived, recomputed on change */
     int32_t qty;                /* bids: total; offers: nominal per hour */
     int32_t filled_qty;         /* bids */
     int32_t min_qty;
     int32_t min_hours;
     uint32_t provider_lock;     /* bids with single_provider, after a fill */
-    uint32_t level;             /* level slot, NIL while not in the book */
-    uint32_t prev, next;        /* FIFO links inside the level */
-    uint32_t xprev, xnext;      /* expiry bucket links */
     uint32_t seg_head;          /* offers: first capacity breakpoint */
-    int32_t zero_until_hour;    /* offers: every open hour before it has no
-                                   capacity (near-term hours sell out first,
-                                   so most bids can skip such an offer in
-                                   O(1)); derived, recomputed on change */
+    uint32_t level;             /* level slot, NIL while not in the book */
     uint8_t side;
     uint8_t tif;
     uint8_t single_provider;
     uint8_t in_bucket;
+    int64_t price_micros;
+    /* -- cold -- */
+    uint64_t id;
+    uint64_t priority;
+    int64_t hold_micros;        /* bids */
+    int64_t expire_at_hour;     /* as given, 0 = none */
+    uint32_t market;
+    int32_t expiry_hour;        /* when the clock reaching it removes the order */
+    uint32_t xprev, xnext;      /* expiry bucket links */
+    uint8_t pad[16];
 } order;
+
+_Static_assert(sizeof(order) == 128, "order: two cache lines");
+_Static_assert(offsetof(order, price_micros) + sizeof(int64_t) <= 64, "order: scan fields in the first line");
 
 typedef struct level {
     int64_t price_micros;
@@ -109,7 +121,8 @@ struct matcher_engine {
     account *accounts;
     uint32_t n_accounts;
 
-    order *orders;              /* cfg.max_orders + 1 slots */
+    order *orders;              /* cfg.max_orders + 1 slots, 64-byte aligned */
+    void *orders_raw;           /* what calloc returned (orders is inside it) */
     uint32_t order_free;        /* free list through .next */
     uint32_t n_orders;
 

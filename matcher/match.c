@@ -37,9 +37,9 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     int32_t r = bid_remaining(b);
     uint32_t n = 0;
     for (uint32_t i = 0; i < asks->n_levels && r > 0; i++) {
-        const level *lv = &e->levels[asks->lvl[i]];
-        if (lv->price_micros > b->price_micros)
+        if (asks->keys[i] > b->price_micros) /* ask key = price: no level load */
             break;
+        const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, lock))
@@ -75,9 +75,9 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
         e->sp_cur = 1;
     }
     for (uint32_t i = 0; i < asks->n_levels; i++) {
-        const level *lv = &e->levels[asks->lvl[i]];
-        if (lv->price_micros > b->price_micros)
+        if (asks->keys[i] > b->price_micros)
             break;
+        const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, 0))
@@ -204,9 +204,9 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
     for (uint32_t i = 0; i < bids->n_levels; i++) {
-        const level *lv = &e->levels[bids->lvl[i]];
-        if (lv->price_micros < o->price_micros)
+        if (-bids->keys[i] < o->price_micros) /* bid key = -price */
             break;
+        const level *lv = &e->levels[bids->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
             uint32_t n;
             if (offer_helps_bid(e, &e->orders[s], o) && match_bid_plan(e, &e->orders[s], &n))
@@ -222,9 +222,9 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
     const book_side *bids = &e->books[o->market].side[0];
     uint32_t i = 0;
     while (i < bids->n_levels && e->fills_left > 0) {
-        uint32_t l = bids->lvl[i];
-        if (e->levels[l].price_micros < o->price_micros)
+        if (-bids->keys[i] < o->price_micros)
             break;
+        uint32_t l = bids->lvl[i];
         for (uint32_t s = e->levels[l].head; s != NIL;) {
             uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
             uint32_t n;
