@@ -448,7 +448,7 @@ int gpux_client_main(int argc, char **argv)
     order_args a = {0};
     if (parse_opts(argc, argv, &o, &a) != 0)
         return GPUX_EXIT_USAGE;
-    if (!o.url) {
+    if (!o.url || !*o.url) {
         fprintf(stderr, "gpux: no gateway: set GPUX_URL or pass --url http://127.0.0.1:PORT\n");
         return GPUX_EXIT_USAGE;
     }

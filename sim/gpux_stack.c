@@ -532,8 +532,29 @@ static int pg_start(stack *s)
     return 0;
 }
 
-static int cmd_up(stack *s, bool sim_clock, int http, int https)
+/* The clock mode is part of the stack: the first `up` records it in
+ * DIR/clock and later ones use it unless told otherwise (a journal made
+ * with a simulated clock must not be resumed on the wall clock by
+ * accident). */
+static int clock_mode(const stack *s, int asked, bool *sim_clock)
 {
+    char path[PATH_MAX + 16], line[16];
+    path_of(s, path, sizeof path, "clock");
+    if (asked < 0 && read_file_line(path, line, sizeof line) == 0) {
+        *sim_clock = strcmp(line, "sim") == 0;
+        return 0;
+    }
+    *sim_clock = asked == 1;
+    return write_file(path, *sim_clock ? "sim\n" : "wall\n", 0644);
+}
+
+static int cmd_up(stack *s, int clock_asked, int http, int https)
+{
+    bool sim_clock;
+    if (clock_mode(s, clock_asked, &sim_clock) != 0) {
+        fprintf(stderr, "gpux: cannot record the clock mode in %s\n", s->dir);
+        return GPUX_EXIT_FAILED;
+    }
     if (ensure_catalog(s) != 0 || ensure_tls(s) != 0 || ensure_admin_key(s) != 0 || load_ports(s, http, https) != 0)
         return GPUX_EXIT_FAILED;
     if (pg_start(s) != 0)
@@ -653,7 +674,7 @@ int gpux_stack_main(int argc, char **argv)
                                        {"clock", 1, 0, 'c'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *data = getenv("GPUX_DATA");
     int http = 0, https = 0, ch;
-    bool sim_clock = false;
+    int clock_asked = -1; /* -1: as recorded in DIR (wall on first up) */
     const char *cmd = argv[0];
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -661,7 +682,13 @@ int gpux_stack_main(int argc, char **argv)
         case 'd': data = optarg; break;
         case 'p': http = atoi(optarg); break;
         case 's': https = atoi(optarg); break;
-        case 'c': sim_clock = strcmp(optarg, "sim") == 0; break;
+        case 'c':
+            if (strcmp(optarg, "sim") != 0 && strcmp(optarg, "wall") != 0) {
+                fprintf(stderr, "gpux: --clock is wall or sim\n");
+                return GPUX_EXIT_USAGE;
+            }
+            clock_asked = strcmp(optarg, "sim") == 0;
+            break;
         case 'h':
             printf("gpux up|down|status|ledger check --data DIR [--http-port N] [--https-port N] [--clock wall|sim]\n");
             return GPUX_EXIT_OK;
@@ -680,7 +707,7 @@ int gpux_stack_main(int argc, char **argv)
     if (locate(&s) != 0 || make_dirs(&s, data) != 0)
         return GPUX_EXIT_FAILED;
     if (strcmp(cmd, "up") == 0)
-        return cmd_up(&s, sim_clock, http, https);
+        return cmd_up(&s, clock_asked, http, https);
     if (strcmp(cmd, "down") == 0)
         return cmd_down(&s);
     if (strcmp(cmd, "status") == 0)

@@ -10,7 +10,10 @@ static void usage(void)
 {
     fputs("gpux — an exchange for GPU compute capacity\n\n"
           "Stack (operations.md):\n"
-          "  gpux up --data DIR [--http-port N] [--https-port N]   start or recover the stack\n"
+          "  gpux up --data DIR [--http-port N] [--https-port N] [--clock wall|sim]\n"
+          "                                                       start or recover the stack\n"
+          "                                                       (--clock sim: a simulator drives\n"
+          "                                                       the market clock; kept in DIR)\n"
           "  gpux down --data DIR                                 stop it (SIGTERM, then wait)\n"
           "  gpux status --data DIR                               KEY=value lines, exit 0 if all run\n"
           "  gpux ledger check --data DIR                         check the ledger's invariants\n\n",
