@@ -302,6 +302,13 @@ ledger_status ledger_feed_follow(ledger_runner *r, const char *addr, const char 
             continue;
         }
         st = settle_whole(r, &f, complete, head, err, errlen);
+        /* Everything received is settled and the last command was whole:
+         * ask past the whole command (index UINT32_MAX), which is also how
+         * the matcher learns the ledger has settled it (its lag and
+         * journal retention); naming its last event would leave the
+         * ledger's recorded position one command short. */
+        if (st == LEDGER_OK && complete && f.n == 0)
+            f.after_idx = UINT32_MAX;
     }
     nng_close(f.sock);
     nng_close(f.cmd);
