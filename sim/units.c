@@ -7,6 +7,7 @@
 #include "sim/sim.h"
 
 #include "gpux_assert.h"
+#include "gpux_units.h"
 
 #include <string.h>
 
@@ -90,73 +91,14 @@ char *sim_fmt_micros128(__int128 micros, char *buf)
     return fmt_u128(mag, neg, buf);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
- * days_from_civil), valid for every year we accept. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp + (mp < 10 ? 3 : -9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int digits_at(const char *s, int n, int64_t *out)
-{
-    int64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-static int64_t days_in_month(int64_t y, int64_t m)
-{
-    static const int8_t dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dim[m - 1];
-}
-
+/* Hours: the one shared reading of the API's time format. */
 int sim_parse_hour(const char *s, int64_t *hour)
 {
-    int64_t y, mo, d, h, mi, se;
-    if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-        s[13] != ':' || s[16] != ':' || s[19] != 'Z')
-        return -1;
-    if (digits_at(s, 4, &y) || digits_at(s + 5, 2, &mo) ||
-        digits_at(s + 8, 2, &d) || digits_at(s + 11, 2, &h) ||
-        digits_at(s + 14, 2, &mi) || digits_at(s + 17, 2, &se))
-        return -1;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h > 23 || mi != 0 || se != 0)
-        return -1;
-    *hour = days_from_civil(y, mo, d) * 24 + h;
-    return 0;
+    return gpux_hour_parse(s, strlen(s), hour);
 }
 
 char *sim_fmt_hour(int64_t hour, char *buf)
 {
-    int64_t y, m, d;
-    GPUX_ASSERT(hour >= 0);
-    civil_from_days(hour / 24, &y, &m, &d);
-    snprintf(buf, SIM_HOUR_LEN, "%04d-%02d-%02dT%02d:00:00Z", (int)y, (int)m,
-             (int)d, (int)(hour % 24));
-    return buf;
+    _Static_assert(SIM_HOUR_LEN >= GPUX_HOUR_STR_LEN, "hour buffer");
+    return gpux_hour_format(hour, buf);
 }
