@@ -14,10 +14,8 @@
 static void account_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     uint16_t type;
     wire_item it;
     char err[128];
@@ -42,10 +40,8 @@ void gw_h_account(gw_call *c)
 static void leases_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     json_t *list = json_array();
     uint16_t type;
     wire_item it;
@@ -147,10 +143,8 @@ static void accounts_next(gw_call *c, uint64_t after)
 static void accounts_page(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     uint16_t type;
     wire_item it;
     char err[128];
@@ -183,10 +177,8 @@ static void transferred(gw_call *c, int rc, const wire_reply *rep, wire_reader *
 {
     (void)rc;
     (void)rd;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     query_account(c, c->target_account);
 }
 

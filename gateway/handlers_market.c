@@ -81,10 +81,8 @@ static int param_window(gw_call *c, bool required, int64_t *start, int64_t *end)
 static void book_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     json_t *bids = json_array(), *asks = json_array();
     uint16_t type;
     wire_item it;
@@ -120,10 +118,8 @@ void gw_h_book(gw_call *c, uint32_t market)
 static void trades_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     json_t *list = json_array();
     uint16_t type;
     wire_item it;
@@ -154,10 +150,8 @@ void gw_h_trades(gw_call *c, uint32_t market)
 static void quote_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     uint16_t type;
     wire_item it;
     char err[128];

@@ -188,10 +188,8 @@ static void order_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd
         gw_reply_error(c, GW_ERR_NOT_FOUND, "no such order");
         return;
     }
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     reply_order(c, 200, rd, true);
 }
 
@@ -218,10 +216,8 @@ static void list_next(gw_call *c, uint64_t after)
 static void list_page(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     uint16_t type;
     wire_item it;
     char err[128];
@@ -276,10 +272,8 @@ static void changed(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
                        "the order is already filled, cancelled or expired");
         return;
     }
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     query_order(c, c->order_id);
 }
 
@@ -292,10 +286,8 @@ static void owner_checked(gw_call *c, int rc, const wire_reply *rep, wire_reader
         gw_reply_error(c, GW_ERR_NOT_FOUND, "no such order");
         return;
     }
-    if (rep->status != WIRE_ST_OK) {
-        gw_reply_wire_error(c, rep);
+    if (!gw_answered_ok(c, rep))
         return;
-    }
     uint16_t type;
     wire_item it;
     char err[128];

@@ -142,6 +142,14 @@ void gw_reply_unavailable(gw_call *c)
                    "the matcher did not answer in time; nothing was accepted, retry later");
 }
 
+bool gw_answered_ok(gw_call *c, const wire_reply *rep)
+{
+    if (rep->status == WIRE_ST_OK)
+        return true;
+    gw_reply_wire_error(c, rep);
+    return false;
+}
+
 void gw_reply_wire_error(gw_call *c, const wire_reply *rep)
 {
     char msg[128];

@@ -179,6 +179,9 @@ void gw_call_query(gw_call *c, const wire_query *q, gw_step_fn step);
 void gw_call_cmd(gw_call *c, const wire_cmd *w, gw_step_fn step);
 /* Maps a non-OK wire reply to the api.md error and answers. */
 void gw_reply_wire_error(gw_call *c, const wire_reply *rep);
+/* In a step: true when the matcher answered OK; otherwise the api.md error
+ * has been sent (gw_reply_wire_error) and the step must return. */
+bool gw_answered_ok(gw_call *c, const wire_reply *rep);
 
 /* routes (handlers_*.c): each either answers now or sends a request */
 void gw_h_markets(gw_call *c);
