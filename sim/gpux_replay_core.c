@@ -131,6 +131,8 @@ int sim_replay_dial(nng_socket *sock, const char *url)
     int rv = nng_req0_open(sock);
     if (rv == 0)
         rv = nng_socket_set_ms(*sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    if (rv == 0) /* a page of the feed can be ~12 MB */
+        rv = nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG_BYTES);
     if (rv == 0)
         rv = nng_dial(*sock, url, NULL, 0);
     return rv;
