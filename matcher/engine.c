@@ -191,9 +191,10 @@ void eng_emit_balance(matcher_engine *e, uint32_t account_id)
     emit(e, &ev);
 }
 
+/* out must already be zeroed (both callers zero the whole event or view
+ * it sits in), so its padding stays zero for memcmp-comparable events. */
 void eng_fill_order_info(const order *o, matcher_order_info *out)
 {
-    memset(out, 0, sizeof(*out));
     out->order_id = o->id;
     out->account = o->account;
     out->market = o->market;
@@ -252,7 +253,7 @@ void eng_order_end(matcher_engine *e, uint32_t slot, matcher_done_reason r)
     book_order_free(e, slot);
 }
 
-static matcher_reason reject(matcher_engine *e, matcher_reason r)
+matcher_reason eng_reject(matcher_engine *e, matcher_reason r)
 {
     matcher_event ev;
     eng_event_init(e, &ev, MATCHER_EV_REJECTED);
@@ -263,7 +264,6 @@ static matcher_reason reject(matcher_engine *e, matcher_reason r)
     return r;
 }
 
-matcher_reason eng_reject(matcher_engine *e, matcher_reason r) { return reject(e, r); }
 
 /* ---- accounts and money commands ---- */
 
@@ -271,9 +271,9 @@ static matcher_reason cmd_create_account(matcher_engine *e, const matcher_cmd *c
 {
     const uint32_t all = MATCHER_ROLE_BUYER | MATCHER_ROLE_PROVIDER | MATCHER_ROLE_ADMIN;
     if (c->roles & ~all)
-        return reject(e, MATCHER_REJ_BAD_ROLES);
+        return eng_reject(e, MATCHER_REJ_BAD_ROLES);
     if (e->n_accounts >= e->cfg.max_accounts)
-        return reject(e, MATCHER_REJ_ACCOUNTS_FULL);
+        return eng_reject(e, MATCHER_REJ_ACCOUNTS_FULL);
     uint32_t id = e->n_accounts++;
     e->accounts[id] = (account){.roles = c->roles};
     matcher_event ev;
@@ -297,15 +297,15 @@ static void emit_transfer(matcher_engine *e, uint16_t type, uint32_t account_id,
 static matcher_reason cmd_deposit(matcher_engine *e, const matcher_cmd *c)
 {
     if (c->account >= e->n_accounts)
-        return reject(e, MATCHER_REJ_UNKNOWN_ACCOUNT);
+        return eng_reject(e, MATCHER_REJ_UNKNOWN_ACCOUNT);
     if (c->amount_micros <= 0 || c->amount_micros > MATCHER_MAX_AMOUNT_MICROS)
-        return reject(e, MATCHER_REJ_BAD_AMOUNT);
+        return eng_reject(e, MATCHER_REJ_BAD_AMOUNT);
     account *a = &e->accounts[c->account];
     /* Per account, and for the exchange's running total of deposits
      * (which never shrinks: it must not overflow after ~$9.2e12). */
     if (a->balance_micros > MATCHER_MAX_BALANCE_MICROS - c->amount_micros ||
         e->deposited_micros > INT64_MAX - c->amount_micros)
-        return reject(e, MATCHER_REJ_BALANCE_LIMIT);
+        return eng_reject(e, MATCHER_REJ_BALANCE_LIMIT);
     a->balance_micros += c->amount_micros;
     e->deposited_micros += c->amount_micros;
     emit_transfer(e, MATCHER_EV_DEPOSIT, c->account, c->amount_micros);
@@ -315,12 +315,12 @@ static matcher_reason cmd_deposit(matcher_engine *e, const matcher_cmd *c)
 static matcher_reason cmd_withdraw(matcher_engine *e, const matcher_cmd *c)
 {
     if (c->account >= e->n_accounts)
-        return reject(e, MATCHER_REJ_UNKNOWN_ACCOUNT);
+        return eng_reject(e, MATCHER_REJ_UNKNOWN_ACCOUNT);
     if (c->amount_micros <= 0 || c->amount_micros > MATCHER_MAX_AMOUNT_MICROS)
-        return reject(e, MATCHER_REJ_BAD_AMOUNT);
+        return eng_reject(e, MATCHER_REJ_BAD_AMOUNT);
     account *a = &e->accounts[c->account];
     if (c->amount_micros > a->balance_micros - a->held_micros)
-        return reject(e, MATCHER_REJ_INSUFFICIENT_FUNDS);
+        return eng_reject(e, MATCHER_REJ_INSUFFICIENT_FUNDS);
     a->balance_micros -= c->amount_micros;
     e->withdrawn_micros += c->amount_micros;
     emit_transfer(e, MATCHER_EV_WITHDRAWAL, c->account, c->amount_micros);
@@ -342,7 +342,7 @@ static void expire_bucket(matcher_engine *e, int64_t hour)
 static matcher_reason cmd_advance_clock(matcher_engine *e, const matcher_cmd *c)
 {
     if (c->clock_hour < e->now_hour || c->clock_hour > MATCHER_MAX_CLOCK_HOUR)
-        return reject(e, MATCHER_REJ_BAD_CLOCK);
+        return eng_reject(e, MATCHER_REJ_BAD_CLOCK);
     int64_t from = e->now_hour;
     int64_t to = c->clock_hour;
     matcher_event ev;
@@ -380,7 +380,7 @@ matcher_reason matcher_apply(matcher_engine *e, const matcher_cmd *cmd, matcher_
     case MATCHER_CMD_CANCEL: r = entry_cancel(e, cmd); break;
     case MATCHER_CMD_REPLACE: r = entry_replace(e, cmd); break;
     case MATCHER_CMD_ADVANCE_CLOCK: r = cmd_advance_clock(e, cmd); break;
-    default: r = reject(e, MATCHER_REJ_BAD_COMMAND); break;
+    default: r = eng_reject(e, MATCHER_REJ_BAD_COMMAND); break;
     }
     e->emit = NULL;
     e->emit_ctx = NULL;

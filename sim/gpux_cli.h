@@ -4,6 +4,7 @@
 #define GPUX_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Exit codes of `gpux` (documented in --help). */
 enum {
@@ -16,10 +17,18 @@ enum {
 
 /* One blocking HTTP request to base_url (http://host:port) + path. body may
  * be NULL. On 0, *status is the HTTP status and *resp a malloc'd NUL
- * terminated body (caller frees). -1 when the gateway cannot be reached
- * (reason printed to stderr). */
+ * terminated body (caller frees). -1 when the URL is bad or the gateway
+ * cannot be reached, with the reason in err (errlen > 0); prints nothing. */
 int gpux_http(const char *base_url, const char *key, const char *method, const char *path, const char *body,
-              int timeout_s, int *status, char **resp);
+              int timeout_s, int *status, char **resp, char *err, size_t errlen);
+
+struct evhttp_request;
+
+/* Adds what every gpux API request carries: Host, Accept, the bearer key
+ * (when key is non-empty) and a JSON body (when body is non-NULL), with an
+ * explicit Content-Length (libevent's client adds one only to POST and
+ * PUT, and a PATCH without it is read as garbage by the server). */
+void gpux_http_prepare(struct evhttp_request *req, const char *host, const char *key, const char *body);
 
 /* Runs a client command (argv[0] is the command name: buy, sell, quote,
  * orders, order, cancel, replace, book, trades, markets, account, leases,

@@ -117,9 +117,11 @@ static json_t *call(const client_opts *o, const char *method, const char *path, 
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     int status;
     char *resp;
-    int rc = gpux_http(o->url, o->key, method, path, text, o->timeout_s, &status, &resp);
+    char why[256];
+    int rc = gpux_http(o->url, o->key, method, path, text, o->timeout_s, &status, &resp, why, sizeof why);
     free(text);
     if (rc != 0) {
+        fprintf(stderr, "gpux: %s\n", why);
         *exit_code = GPUX_EXIT_UNAVAILABLE;
         return NULL;
     }

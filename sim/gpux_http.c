@@ -50,15 +50,34 @@ static enum evhttp_cmd_type method_of(const char *m)
     return EVHTTP_REQ_GET;
 }
 
+void gpux_http_prepare(struct evhttp_request *req, const char *host, const char *key, const char *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", host);
+    evhttp_add_header(h, "Accept", "application/json");
+    if (key && *key) {
+        char auth[512];
+        snprintf(auth, sizeof auth, "Bearer %s", key);
+        evhttp_add_header(h, "Authorization", auth);
+    }
+    if (body) {
+        char clen[24];
+        snprintf(clen, sizeof clen, "%zu", strlen(body));
+        evhttp_add_header(h, "Content-Length", clen);
+        evhttp_add_header(h, "Content-Type", "application/json");
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    }
+}
+
 int gpux_http(const char *base_url, const char *key, const char *method, const char *path, const char *body,
-              int timeout_s, int *status, char **resp)
+              int timeout_s, int *status, char **resp, char *err, size_t errlen)
 {
     *status = 0;
     *resp = NULL;
     struct evhttp_uri *uri = evhttp_uri_parse(base_url);
     if (!uri || !evhttp_uri_get_host(uri) || !evhttp_uri_get_scheme(uri) ||
         strcmp(evhttp_uri_get_scheme(uri), "http") != 0) {
-        fprintf(stderr, "gpux: bad gateway URL '%s' (want http://host:port)\n", base_url);
+        snprintf(err, errlen, "bad gateway URL '%s' (want http://host:port)", base_url);
         if (uri)
             evhttp_uri_free(uri);
         return -1;
@@ -71,22 +90,7 @@ int gpux_http(const char *base_url, const char *key, const char *method, const c
     int rc = -1;
     if (req) {
         evhttp_connection_set_timeout(conn, timeout_s);
-        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-        evhttp_add_header(h, "Host", evhttp_uri_get_host(uri));
-        evhttp_add_header(h, "Accept", "application/json");
-        if (key && *key) {
-            char auth[512];
-            snprintf(auth, sizeof auth, "Bearer %s", key);
-            evhttp_add_header(h, "Authorization", auth);
-        }
-        if (body) {
-            char clen[24];
-            /* libevent's client adds Content-Length only to POST and PUT */
-            snprintf(clen, sizeof clen, "%zu", strlen(body));
-            evhttp_add_header(h, "Content-Length", clen);
-            evhttp_add_header(h, "Content-Type", "application/json");
-            evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-        }
+        gpux_http_prepare(req, evhttp_uri_get_host(uri), key, body);
         if (evhttp_make_request(conn, req, method_of(method), path) == 0) {
             event_base_dispatch(r.base);
             if (r.done && r.status > 0) {
@@ -95,7 +99,7 @@ int gpux_http(const char *base_url, const char *key, const char *method, const c
                 rc = 0;
             } else {
                 free(r.body);
-                fprintf(stderr, "gpux: no answer from %s (is the gateway running?)\n", base_url);
+                snprintf(err, errlen, "no answer from %s (is the gateway running?)", base_url);
             }
         }
     }

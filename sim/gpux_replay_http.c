@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "gpux_assert.h"
+#include "sim/gpux_cli.h"
 #include "sim/gpux_replay_core.h"
 
 #define LANE_QUEUE 64
@@ -240,22 +241,10 @@ static void lane_kick(hreplay *rp, hlane *l)
             continue;
         }
         struct evhttp_request *req = evhttp_request_new(on_response, l);
-        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-        char auth[KEY_LEN + 16];
-        snprintf(auth, sizeof auth, "Bearer %s", key);
-        evhttp_add_header(h, "Host", "127.0.0.1");
-        evhttp_add_header(h, "Authorization", auth);
-        if (body) {
-            char *text = json_dumps(body, JSON_COMPACT);
-            char clen[24];
-            /* libevent's client adds Content-Length only to POST and PUT */
-            snprintf(clen, sizeof clen, "%zu", strlen(text));
-            evhttp_add_header(h, "Content-Length", clen);
-            evhttp_add_header(h, "Content-Type", "application/json");
-            evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
-            free(text);
-            json_decref(body);
-        }
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        gpux_http_prepare(req, "127.0.0.1", key, text);
+        free(text);
+        json_decref(body);
         l->busy = true;
         if (evhttp_make_request(l->conn, req, method, path) != 0)
             fail(rp, "cannot send a request to the gateway");

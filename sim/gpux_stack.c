@@ -503,14 +503,9 @@ static int wait_healthy(const stack *s, const pid_t started[N_COMPONENTS])
                 return -1;
             }
         }
-        char *body = NULL;
-        int saved = dup(2), nul = open("/dev/null", O_WRONLY); /* quiet while it starts */
-        dup2(nul, 2);
-        int rc = gpux_http(url, NULL, "GET", "/healthz", NULL, 2, &status, &body);
-        dup2(saved, 2);
-        close(saved);
-        close(nul);
-        free(body);
+        char *body = NULL, why[256];
+        int rc = gpux_http(url, NULL, "GET", "/healthz", NULL, 2, &status, &body, why, sizeof why);
+        free(body); /* not answering yet is expected while it starts */
         if (rc == 0 && status == 200)
             return 0;
         sleep_ms(200);
