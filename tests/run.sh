@@ -4,6 +4,7 @@
 # line "N passed, N failed". Exit status 0 only when nothing failed.
 #   GPUX_TESTS=regex   run only the tests whose name matches
 #   FLAVOURS="rel"     run only these flavours
+#   GPUX_TEST_TIMEOUT_S=N  longest a test program may run (default 600)
 # Logs: build/<flavour>/test-logs/<name>.log
 FLAVOURS=${FLAVOURS:-"rel san"}
 passed=0
@@ -23,13 +24,15 @@ for fl in $FLAVOURS; do
             *.sh) cmd="sh $t" ;;
             *) cmd="$t" ;;
         esac
+        # A hung program is a failure within bounds, never a stalled suite.
         GPUX_FLAVOUR=$fl GPUX_BIN="$top/build/$fl/bin" GPUX_ROOT="$top" \
         CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            $cmd </dev/null >"$log" 2>&1
+            timeout -k 10 "${GPUX_TEST_TIMEOUT_S:-600}" $cmd </dev/null >"$log" 2>&1
         rc=$?
         ok=$(grep -c '^ok ' "$log")
         nok=$(grep -c '^not ok ' "$log")
+        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "  (timed out)" >>"$log"; fi
         if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then nok=1; fi
         if [ "$ok" -eq 0 ] && [ "$nok" -eq 0 ]; then nok=1; echo "  (no test result reported)" >>"$log"; fi
         secs=$(( $(date +%s) - start ))
