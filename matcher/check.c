@@ -50,6 +50,24 @@ static int check_capacity(checker *k, const order *o)
     return 0;
 }
 
+/* Every block an offer flags holds an hour without capacity (hours before
+ * the clock count as none), so the flag never hides capacity. */
+static int check_zero_blocks(checker *k, const order *o)
+{
+    int32_t b = (order_hours(o) + 63) / 64;
+    for (int bit = 0; bit < 64; bit++) {
+        if (!(o->zero_blocks >> bit & 1))
+            continue;
+        int32_t from = o->start_hour + bit * b, to = from + b < o->end_hour ? from + b : o->end_hour;
+        int32_t h = from;
+        while (h < to && cap_at(k->e, o, h) != 0)
+            h++;
+        if (h == to)
+            return fail(k, "offer %llu flags block %d with capacity in every hour", (unsigned long long)o->id, bit);
+    }
+    return 0;
+}
+
 static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_price, uint8_t side, uint32_t market)
 {
     const matcher_engine *e = k->e;
@@ -81,7 +99,7 @@ static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_
          h < o->zero_until_hour && h < o->end_hour; h++)
         if (cap_at(e, o, h) != 0)
             return fail(k, "offer %llu claims hour %d sold out", (unsigned long long)o->id, h);
-    return 0;
+    return check_zero_blocks(k, o);
 }
 
 static int check_side(checker *k, uint32_t m, int si)

@@ -127,6 +127,8 @@ static bool alloc_tables(matcher_engine *e)
             if (!bs->keys || !bs->lvl)
                 return false;
         }
+    for (uint32_t m = 0; m < e->cat.n_markets; m++)
+        e->books[m].plan_epoch = 1;
     return true;
 }
 

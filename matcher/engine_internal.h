@@ -42,7 +42,7 @@ typedef struct account {
  * trades, enters or leaves. The table is 64-byte aligned (engine.c). */
 typedef struct order {
     /* -- hot: the first 64 bytes -- */
-    uint32_t next, prev;        /* FIFO links inside the level */
+    uint32_t next;              /* FIFO link inside the level */
     uint32_t account;
     int32_t start_hour;
     int32_t end_hour;
@@ -56,13 +56,17 @@ typedef struct order {
     int32_t min_hours;
     uint32_t provider_lock;     /* bids with single_provider, after a fill */
     uint32_t seg_head;          /* offers: first capacity breakpoint */
-    uint32_t level;             /* level slot, NIL while not in the book */
     uint8_t side;
     uint8_t tif;
     uint8_t single_provider;
     uint8_t in_bucket;
     int64_t price_micros;
+    uint64_t zero_blocks;       /* offers: bit k set = some hour of block k
+                                   (capacity.c, "zero blocks") has no
+                                   capacity; derived, recomputed on change */
     /* -- cold -- */
+    uint32_t prev;              /* FIFO link inside the level */
+    uint32_t level;             /* level slot, NIL while not in the book */
     uint64_t id;
     uint64_t priority;
     int64_t hold_micros;        /* bids */
@@ -70,11 +74,15 @@ typedef struct order {
     uint32_t market;
     int32_t expiry_hour;        /* when the clock reaching it removes the order */
     uint32_t xprev, xnext;      /* expiry bucket links */
-    uint8_t pad[16];
+    /* bids: what the book could give this bid when its last plan failed
+     * (match.c, "plan bounds"); trusted only while plan_epoch equals its
+     * market's plan_epoch (0 = never) */
+    int32_t plan_bound_qty;
+    uint32_t plan_epoch;
 } order;
 
 _Static_assert(sizeof(order) == 128, "order: two cache lines");
-_Static_assert(offsetof(order, price_micros) + sizeof(int64_t) <= 64, "order: scan fields in the first line");
+_Static_assert(offsetof(order, zero_blocks) + sizeof(uint64_t) <= 64, "order: scan fields in the first line");
 
 typedef struct level {
     int64_t price_micros;
@@ -100,6 +108,7 @@ typedef struct book_side {
 typedef struct market_book {
     book_side side[2];          /* [0] bids, [1] asks */
     uint32_t n_orders;
+    uint32_t plan_epoch;        /* bumped to distrust every bid's plan bound; never 0 */
 } market_book;
 
 /* One step of a bid's fill plan. */
@@ -146,6 +155,9 @@ struct matcher_engine {
 
     /* per-command scratch */
     plan_step *plan;            /* MATCHER_MAX_FILLS_PER_COMMAND */
+    int64_t plan_avail_qty;     /* last plan: sum over eligible offers of
+                                   min(avail, remaining) (all-or-none bids) */
+    bool plan_complete;         /* last plan walked every eligible offer */
     uint32_t fills_left;
     uint32_t incoming;          /* slot of the order being processed, NIL if none */
     int32_t *sp_rem;            /* single-provider planning, per account */
@@ -192,12 +204,13 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
 void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty);
 void cap_prune(matcher_engine *e, order *o);
 void cap_add_all(matcher_engine *e, order *o, int32_t delta);
-void cap_update_zero_prefix(const matcher_engine *e, order *o);
+void cap_update_summary(const matcher_engine *e, order *o);
 bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 
 /* ---- matching (match.c) ---- */
 bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps);
 void match_bid_apply(matcher_engine *e, uint32_t bid, uint32_t n_steps);
+void match_bid(matcher_engine *e, uint32_t bid);
 bool match_offer_would_trade(matcher_engine *e, uint32_t offer);
 void match_offer_sweep(matcher_engine *e, uint32_t offer);
 

@@ -4,7 +4,25 @@
  * then earliest), each contributing up to the bid's remaining quantity over
  * the bid's whole window. Planning reads the book only; applying a plan
  * moves money, capacity and emits the trade events. An incoming offer
- * sweeps resting bids best-first and re-plans each bid it could help. */
+ * sweeps resting bids best-first and re-plans each bid it could help.
+ *
+ * Plan bounds. Re-planning a resting bid walks every cheaper offer, and on
+ * a busy day nearly all of those walks fail (an offer entering the book
+ * re-planned ~14 resting bids per fill). A resting bid could not fill when
+ * it was last planned, and since then the offers it saw have only lost
+ * capacity or eligibility (fills, the clock): only offers that entered the
+ * book later can make it fill, and each of those swept past the bid. So a
+ * bid remembers, when a complete plan fails, an upper bound of what the
+ * book can give it: for an all-or-none bid the sum over eligible offers of
+ * min(avail, remaining); for a partial bid 0 (no offer could start a
+ * step). An offer sweeping past adds its own share; the plan is run only
+ * when bound + share could reach the remainder (all-or-none) or the new
+ * offer can start a step itself (partial). The bound is a cache, never
+ * state: it changes no outcome (tests/test_matcher_diff.c compares every
+ * event with the reference model), so it is not hashed or saved; a bid
+ * loaded from a snapshot starts untrusted. A sweep that stops on the fill
+ * budget before visiting every bid it crosses bumps the market's epoch,
+ * which distrusts every bound there. */
 #include "matcher/engine_internal.h"
 
 static int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -35,7 +53,10 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     const book_side *asks = &e->books[b->market].side[1];
     bool all = bid_all_or_none(b);
     int32_t r = bid_remaining(b);
+    int32_t r0 = r;
     uint32_t n = 0;
+    e->plan_avail_qty = 0;
+    e->plan_complete = false;
     for (uint32_t i = 0; i < asks->n_levels && r > 0; i++) {
         if (asks->keys[i] > b->price_micros) /* ask key = price: no level load */
             break;
@@ -44,7 +65,9 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, lock))
                 continue;
-            int32_t t = min32(cap_min(e, o, b->start_hour, b->end_hour), r);
+            int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
+            e->plan_avail_qty += min32(avail, r0);
+            int32_t t = min32(avail, r);
             int32_t bmin = all ? 0 : min32(b->min_qty, r);
             if (t <= 0 || t < max32(o->min_qty, bmin))
                 continue;
@@ -56,6 +79,7 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
                 lock = o->account; /* a partial single-provider bid stays with its first provider */
         }
     }
+    e->plan_complete = true;
 out:
     *rem_out = r;
     return n;
@@ -69,6 +93,8 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
     const book_side *asks = &e->books[b->market].side[1];
     bool all = bid_all_or_none(b);
     int32_t r = bid_remaining(b);
+    e->plan_avail_qty = 0;
+    e->plan_complete = false;
     if (++e->sp_cur == 0) {
         for (uint32_t a = 0; a < e->cfg.max_accounts; a++)
             e->sp_epoch[a] = 0;
@@ -88,7 +114,9 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
                 e->sp_rem[p] = r;
                 e->sp_steps[p] = 0;
             }
-            int32_t t = min32(cap_min(e, o, b->start_hour, b->end_hour), e->sp_rem[p]);
+            int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
+            e->plan_avail_qty += min32(avail, r);
+            int32_t t = min32(avail, e->sp_rem[p]);
             int32_t bmin = all ? 0 : min32(b->min_qty, e->sp_rem[p]);
             if (t <= 0 || t < max32(o->min_qty, bmin) || e->sp_steps[p] >= e->fills_left)
                 continue;
@@ -98,6 +126,7 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
                 return p;
         }
     }
+    e->plan_complete = true;
     return 0;
 }
 
@@ -119,7 +148,49 @@ bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps)
     int32_t rem;
     uint32_t n = plan_greedy(e, b, lock, &rem);
     *n_steps = n;
+    if (lock != b->provider_lock)
+        e->plan_complete = false; /* the walk saw one provider's offers only */
     return all ? rem == 0 : n > 0;
+}
+
+/* Records what the last plan of bid slot says about the book (see "Plan
+ * bounds" above): trusted only after a complete walk that found no fill. */
+static void plan_remember(matcher_engine *e, uint32_t slot, bool filled)
+{
+    order *b = &e->orders[slot];
+    b->plan_epoch = 0;
+    if (filled || !e->plan_complete)
+        return;
+    int32_t r = bid_remaining(b);
+    b->plan_bound_qty = bid_all_or_none(b) ? (int32_t)(e->plan_avail_qty < r ? e->plan_avail_qty : r) : 0;
+    b->plan_epoch = e->books[b->market].plan_epoch;
+}
+
+/* True when offer o (avail GPUs for b's window, > 0) cannot make resting
+ * bid b fill, judged from b's bound alone; with record, o's share joins
+ * the bound (o is entering the book behind the bound). */
+static bool plan_bound_rules_out(matcher_engine *e, order *b, const order *o, int32_t avail, bool record)
+{
+    if (b->plan_epoch != e->books[b->market].plan_epoch)
+        return false;
+    int32_t r = bid_remaining(b);
+    int32_t t = min32(avail, r);
+    if (!bid_all_or_none(b))
+        return t < max32(o->min_qty, min32(b->min_qty, r)); /* o cannot start a step */
+    if ((int64_t)b->plan_bound_qty + t >= r)
+        return false;
+    if (record)
+        b->plan_bound_qty += t;
+    return true;
+}
+
+void match_bid(matcher_engine *e, uint32_t bid)
+{
+    uint32_t n;
+    bool ok = match_bid_plan(e, &e->orders[bid], &n);
+    plan_remember(e, bid, ok);
+    if (ok)
+        match_bid_apply(e, bid, n);
 }
 
 /* One fill between bid and offer; moves money and capacity, emits the
@@ -191,12 +262,12 @@ void match_bid_apply(matcher_engine *e, uint32_t bid, uint32_t n_steps)
         fill(e, bid, e->plan[k].offer, e->plan[k].qty);
 }
 
-/* Could the offer take part in this resting bid at all? (The bid's plan
- * decides whether it actually fills.) */
-static bool offer_helps_bid(const matcher_engine *e, const order *b, const order *o)
+/* What offer o can give resting bid b over b's window (0: not eligible). */
+static int32_t offer_avail_for_bid(const matcher_engine *e, const order *b, const order *o)
 {
-    return offer_eligible(e, b, o, b->provider_lock) &&
-           cap_min(e, o, b->start_hour, b->end_hour) > 0;
+    if (!offer_eligible(e, b, o, b->provider_lock))
+        return 0;
+    return cap_min(e, o, b->start_hour, b->end_hour);
 }
 
 bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
@@ -208,8 +279,12 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
             break;
         const level *lv = &e->levels[bids->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
+            order *b = &e->orders[s];
+            int32_t avail = offer_avail_for_bid(e, b, o);
+            if (avail == 0 || plan_bound_rules_out(e, b, o, avail, false))
+                continue;
             uint32_t n;
-            if (offer_helps_bid(e, &e->orders[s], o) && match_bid_plan(e, &e->orders[s], &n))
+            if (match_bid_plan(e, b, &n))
                 return true;
         }
     }
@@ -221,17 +296,22 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
     uint32_t i = 0;
-    while (i < bids->n_levels && e->fills_left > 0) {
+    while (i < bids->n_levels) {
         if (-bids->keys[i] < o->price_micros)
+            return;
+        if (e->fills_left == 0)
             break;
         uint32_t l = bids->lvl[i];
         for (uint32_t s = e->levels[l].head; s != NIL;) {
             uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
-            uint32_t n;
-            if (offer_helps_bid(e, &e->orders[s], o) && match_bid_plan(e, &e->orders[s], &n)) {
-                match_bid_apply(e, s, n);
-                if (cap_max_open(e, o) == 0 || e->fills_left == 0)
+            order *b = &e->orders[s];
+            int32_t avail = offer_avail_for_bid(e, b, o);
+            if (avail > 0 && !plan_bound_rules_out(e, b, o, avail, true)) {
+                match_bid(e, s);
+                if (cap_max_open(e, o) == 0)
                     return;
+                if (e->fills_left == 0)
+                    goto budget_spent;
             }
             s = next;
         }
@@ -239,4 +319,10 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
          * array does not move under this loop. */
         i++;
     }
+    if (i == bids->n_levels)
+        return;
+budget_spent:
+    /* Bids past this point never saw o: their bounds would miss it. */
+    if (++e->books[o->market].plan_epoch == 0)
+        e->books[o->market].plan_epoch = 1;
 }

@@ -119,9 +119,7 @@ static void match_incoming(matcher_engine *e, uint32_t slot)
 {
     e->incoming = slot;
     if (e->orders[slot].side == MATCHER_BUY) {
-        uint32_t n;
-        if (match_bid_plan(e, &e->orders[slot], &n))
-            match_bid_apply(e, slot, n);
+        match_bid(e, slot);
     } else {
         match_offer_sweep(e, slot);
     }

@@ -320,7 +320,7 @@ static bool r_order(rbuf *r, matcher_engine *e, uint32_t slot)
         return false;
     o->zero_until_hour = o->start_hour;
     if (o->side == MATCHER_SELL)
-        cap_update_zero_prefix(e, o); /* derived, not stored */
+        cap_update_summary(e, o); /* derived, not stored */
     book_idmap_put(e, o->id, slot);
     book_insert(e, slot);
     return true;

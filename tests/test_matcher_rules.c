@@ -2346,6 +2346,45 @@ static void test_one_command_makes_at_most_4096_fills(void **state)
     assert_int_equal(matcher_order_count(E), 2);
 }
 
+/* Loads a bid without events or per-command checks (bulk setup). */
+static void bulk_bid(uint32_t acct, int64_t price, int32_t qty, int64_t start, int64_t end)
+{
+    matcher_cmd c = bid_cmd(acct, price, qty, start, end);
+    g_ts_us += 1000000;
+    c.ts_us = g_ts_us;
+    assert_int_equal(matcher_apply(E, &c, NULL, NULL), MATCHER_OK);
+}
+
+/* An offer whose sweep ends on the fill budget rests with capacity that
+ * the bids it never reached did not see: a later offer must still complete
+ * such a bid with both (the engine's plan bounds must not hide it). */
+static void test_offer_left_by_fill_budget_still_serves_later_bids(void **state)
+{
+    (void)state;
+    matcher_config cfg;
+    small_config(&cfg);
+    cfg.max_orders = 8192;
+    cfg.max_orders_per_market = 8192;
+    make_engine(&cfg);
+    uint32_t p1 = provider(), p2 = provider();
+    uint32_t b1 = buyer(100000000000LL), b2 = buyer(10000000000LL);
+    for (int i = 0; i < MATCHER_MAX_FILLS_PER_COMMAND; i++)
+        bulk_bid(b1, P_235, 8, W_START, W_START + 1);
+    uint64_t y = bid(b2, P_200, 16, W_START, W_START + 1); /* all-or-none, nothing to fill it */
+    check_invariants();
+    /* o fills the 4096 better bids, then the budget stops the sweep
+     * before y: o rests with 8 GPUs */
+    uint64_t o = offer(p1, P_190, 8 * (MATCHER_MAX_FILLS_PER_COMMAND + 1), W_START, W_START + 1);
+    assert_int_equal(count_type(MATCHER_EV_TRADE), MATCHER_MAX_FILLS_PER_COMMAND);
+    assert_int_equal(order_view(y).filled_qty, 0);
+    assert_int_equal(matcher_order_count(E), 2);
+    /* o2's 8 alone cannot fill y; with o's 8 it does */
+    offer(p2, P_190, 8, W_START, W_START + 1);
+    assert_int_equal(count_type(MATCHER_EV_TRADE), 2);
+    assert_int_equal(matcher_order_count(E), 0);
+    (void)o;
+}
+
 static void test_single_provider_first_provider_to_cover_wins(void **state)
 {
     (void)state;
@@ -2772,6 +2811,7 @@ int main(void)
         T(test_event_order_of_an_offer_filling_two_bids),
         T(test_rejection_reasons_map_to_api_codes),
         T(test_one_command_makes_at_most_4096_fills),
+    T(test_offer_left_by_fill_budget_still_serves_later_bids),
         T(test_single_provider_first_provider_to_cover_wins),
         T(test_aon_bid_skips_an_offer_whose_min_qty_it_cannot_meet),
         T(test_offer_min_qty_applies_to_every_fill),
