@@ -1,10 +1,11 @@
 /* book.c — where resting orders live: the order slot pool, the id -> slot
  * map, the price levels of each market side and the expiry wheel.
  *
- * Every operation here is O(1) except level creation/removal, which is a
- * binary search plus a memmove of the side's level array (levels are few
- * compared with orders). Cancelling an order is O(1): unlink from its
- * level's FIFO and from its expiry bucket. */
+ * Every operation here is O(1) except level creation, which is a binary
+ * search plus a memmove of the part of the side's level array that is
+ * better than the new level (the array keeps the best level last, and
+ * new levels mostly appear near the best). Cancelling an order is O(1):
+ * unlink from its level's FIFO and from its expiry bucket. */
 #include <string.h>
 
 #include "matcher/engine_internal.h"
@@ -130,6 +131,8 @@ uint32_t book_level_find(const matcher_engine *e, uint32_t market, int si, int64
     return map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, price));
 }
 
+static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l);
+
 /* Drops the side's empty levels in one pass. Only called where no loop is
  * walking the side (order insertion), never from book_remove. */
 static void side_compact(matcher_engine *e, uint32_t market, int si)
@@ -139,9 +142,7 @@ static void side_compact(matcher_engine *e, uint32_t market, int si)
     for (uint32_t i = 0; i < bs->n_levels; i++) {
         uint32_t l = bs->lvl[i];
         if (e->levels[l].count == 0) {
-            map_del(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, e->levels[l].price_micros));
-            e->levels[l].next_free = e->level_free;
-            e->level_free = l;
+            level_release(e, market, si, l);
         } else {
             bs->keys[j] = bs->keys[i];
             bs->lvl[j] = l;
@@ -219,7 +220,27 @@ void book_insert(matcher_engine *e, uint32_t slot)
     mb->n_orders++;
 }
 
-/* O(1): an emptied level stays in its side's array until compaction. */
+static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l)
+{
+    map_del(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, e->levels[l].price_micros));
+    e->levels[l].next_free = e->level_free;
+    e->level_free = l;
+}
+
+/* Pops emptied levels off the best end. Matching loops walk from the best
+ * end down, so the entries popped are ones they have already passed. */
+static void side_pop_empty_best(matcher_engine *e, uint32_t market, int si)
+{
+    book_side *bs = &e->books[market].side[si];
+    while (bs->n_levels > 0 && e->levels[bs->lvl[bs->n_levels - 1]].count == 0) {
+        GPUX_ASSERT(bs->n_empty > 0);
+        level_release(e, market, si, bs->lvl[--bs->n_levels]);
+        bs->n_empty--;
+    }
+}
+
+/* O(1) amortised: an emptied best level is popped, any other emptied
+ * level stays in its side's array until compaction. */
 void book_remove(matcher_engine *e, uint32_t slot)
 {
     order *o = &e->orders[slot];
@@ -237,10 +258,12 @@ void book_remove(matcher_engine *e, uint32_t slot)
     GPUX_ASSERT(lv->count > 0 && mb->n_orders > 0);
     lv->count--;
     mb->n_orders--;
-    if (lv->count == 0)
-        mb->side[side_index(o->side)].n_empty++;
     o->level = NIL;
     o->prev = o->next = NIL;
+    if (lv->count == 0) {
+        mb->side[side_index(o->side)].n_empty++;
+        side_pop_empty_best(e, o->market, side_index(o->side));
+    }
 }
 
 /* ---- expiry wheel ---- */

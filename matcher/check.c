@@ -134,6 +134,8 @@ static int check_side(checker *k, uint32_t m, int si)
     }
     if (empty != bs->n_empty)
         return fail(k, "market %u side %d has %u empty levels, counted %u", m, si, empty, bs->n_empty);
+    if (bs->n_levels > 0 && e->levels[bs->lvl[bs->n_levels - 1]].count == 0)
+        return fail(k, "market %u side %d keeps an empty best level", m, si);
     return 0;
 }
 

@@ -84,6 +84,7 @@ void matcher_destroy(matcher_engine *e)
     free(e->bucket_tail);
     free(e->plan);
     free(e->sp_rem);
+    free(e->sp_avail);
     free(e->sp_steps);
     free(e->sp_epoch);
     free(e);
@@ -111,11 +112,12 @@ static bool alloc_tables(matcher_engine *e)
     e->bucket_tail = calloc(EXPIRY_RING, sizeof(uint32_t));
     e->plan = calloc(MATCHER_MAX_FILLS_PER_COMMAND, sizeof(plan_step));
     e->sp_rem = calloc(c->max_accounts, sizeof(int32_t));
+    e->sp_avail = calloc(c->max_accounts, sizeof(int64_t));
     e->sp_steps = calloc(c->max_accounts, sizeof(uint32_t));
     e->sp_epoch = calloc(c->max_accounts, sizeof(uint32_t));
     if (!e->accounts || !e->orders || !e->idmap_keys || !e->idmap_vals || !e->levels || !e->segs ||
         !e->lvmap_keys || !e->lvmap_vals ||
-        !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_steps ||
+        !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_avail || !e->sp_steps ||
         !e->sp_epoch)
         return false;
     for (uint32_t m = 0; m < e->cat.n_markets; m++)

@@ -4,12 +4,16 @@
  *   accounts[]        balance/held per account id
  *   orders[]          slot pool for resting orders; id -> slot via idmap
  *   levels[]          price-level pool; each market side keeps a sorted
- *                     array of level slots (best first) and a parallel
+ *                     array of level slots (best LAST) and a parallel
  *                     array of sort keys for binary search; lvmap finds a
- *                     level by (market, side, price) in O(1). A level that
- *                     empties stays in place (count 0) until its side is
- *                     compacted at a safe point, so removing an order
- *                     never shifts the array under a matching loop
+ *                     level by (market, side, price) in O(1). Best last
+ *                     because activity is near the best price: a new or
+ *                     emptied level there moves few array entries. An
+ *                     emptied best level is popped at once (matching loops
+ *                     walk from the best end down, so popping behind them
+ *                     moves nothing they have yet to visit); any other
+ *                     level that empties stays in place (count 0) until its
+ *                     side is compacted at a safe point
  *   segs[]            offer capacity: per offer a linked list of
  *                     (first hour, qty) breakpoints, qty constant up to the
  *                     next breakpoint (or the offer's end)
@@ -101,8 +105,9 @@ typedef struct book_side {
     uint32_t n_levels;          /* including empty ones */
     uint32_t n_empty;           /* levels with count 0 awaiting compaction */
     uint32_t cap_levels;
-    int64_t *keys;              /* sort key: price for asks, -price for bids */
-    uint32_t *lvl;              /* level slots in key order (best first) */
+    int64_t *keys;              /* ascending sort key: -price for asks,
+                                   price for bids, so the best is last */
+    uint32_t *lvl;              /* level slots in key order (best last) */
 } book_side;
 
 typedef struct market_book {
@@ -156,11 +161,13 @@ struct matcher_engine {
     /* per-command scratch */
     plan_step *plan;            /* MATCHER_MAX_FILLS_PER_COMMAND */
     int64_t plan_avail_qty;     /* last plan: sum over eligible offers of
-                                   min(avail, remaining) (all-or-none bids) */
+                                   min(avail, remaining) (all-or-none bids;
+                                   single-provider: the largest provider's) */
     bool plan_complete;         /* last plan walked every eligible offer */
     uint32_t fills_left;
     uint32_t incoming;          /* slot of the order being processed, NIL if none */
     int32_t *sp_rem;            /* single-provider planning, per account */
+    int64_t *sp_avail;          /* per provider: sum of min(avail, remaining) */
     uint32_t *sp_steps;
     uint32_t *sp_epoch;
     uint32_t sp_cur;
@@ -174,7 +181,7 @@ struct matcher_engine {
 static inline int side_index(uint8_t side) { return side == MATCHER_BUY ? 0 : 1; }
 static inline int64_t side_key(uint8_t side, int64_t price)
 {
-    return side == MATCHER_BUY ? -price : price;
+    return side == MATCHER_BUY ? price : -price;
 }
 static inline int32_t order_hours(const order *o) { return o->end_hour - o->start_hour; }
 static inline int32_t bid_remaining(const order *o) { return o->qty - o->filled_qty; }

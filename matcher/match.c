@@ -14,10 +14,11 @@
  * book later can make it fill, and each of those swept past the bid. So a
  * bid remembers, when a complete plan fails, an upper bound of what the
  * book can give it: for an all-or-none bid the sum over eligible offers of
- * min(avail, remaining); for a partial bid 0 (no offer could start a
- * step). An offer sweeping past adds its own share; the plan is run only
- * when bound + share could reach the remainder (all-or-none) or the new
- * offer can start a step itself (partial). The bound is a cache, never
+ * min(avail, remaining) (single provider: the largest such sum of one
+ * provider, since only one can fill it); for a partial bid 0 (no offer
+ * could start a step). An offer sweeping past adds its own share; the
+ * plan is run only when bound + share could reach the remainder
+ * (all-or-none) or the new offer can start a step itself (partial). The bound is a cache, never
  * state: it changes no outcome (tests/test_matcher_diff.c compares every
  * event with the reference model), so it is not hashed or saved; a bid
  * loaded from a snapshot starts untrusted. A sweep that stops on the fill
@@ -57,8 +58,8 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     uint32_t n = 0;
     e->plan_avail_qty = 0;
     e->plan_complete = false;
-    for (uint32_t i = 0; i < asks->n_levels && r > 0; i++) {
-        if (asks->keys[i] > b->price_micros) /* ask key = price: no level load */
+    for (uint32_t i = asks->n_levels; i-- > 0 && r > 0;) {
+        if (-asks->keys[i] > b->price_micros) /* ask key = -price: no level load */
             break;
         const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
@@ -100,8 +101,8 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
             e->sp_epoch[a] = 0;
         e->sp_cur = 1;
     }
-    for (uint32_t i = 0; i < asks->n_levels; i++) {
-        if (asks->keys[i] > b->price_micros)
+    for (uint32_t i = asks->n_levels; i-- > 0;) {
+        if (-asks->keys[i] > b->price_micros)
             break;
         const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
@@ -113,9 +114,12 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
                 e->sp_epoch[p] = e->sp_cur;
                 e->sp_rem[p] = r;
                 e->sp_steps[p] = 0;
+                e->sp_avail[p] = 0;
             }
             int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
-            e->plan_avail_qty += min32(avail, r);
+            e->sp_avail[p] += min32(avail, r);
+            if (e->sp_avail[p] > e->plan_avail_qty)
+                e->plan_avail_qty = e->sp_avail[p]; /* only one provider can fill it */
             int32_t t = min32(avail, e->sp_rem[p]);
             int32_t bmin = all ? 0 : min32(b->min_qty, e->sp_rem[p]);
             if (t <= 0 || t < max32(o->min_qty, bmin) || e->sp_steps[p] >= e->fills_left)
@@ -274,8 +278,8 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
 {
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
-    for (uint32_t i = 0; i < bids->n_levels; i++) {
-        if (-bids->keys[i] < o->price_micros) /* bid key = -price */
+    for (uint32_t i = bids->n_levels; i-- > 0;) {
+        if (bids->keys[i] < o->price_micros) /* bid key = price */
             break;
         const level *lv = &e->levels[bids->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
@@ -295,12 +299,13 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
 {
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
-    uint32_t i = 0;
-    while (i < bids->n_levels) {
-        if (-bids->keys[i] < o->price_micros)
+    /* Best level last; a level emptied here may be popped, which only
+     * drops entries at or above i. */
+    for (uint32_t i = bids->n_levels; i-- > 0;) {
+        if (bids->keys[i] < o->price_micros)
             return;
         if (e->fills_left == 0)
-            break;
+            goto budget_spent;
         uint32_t l = bids->lvl[i];
         for (uint32_t s = e->levels[l].head; s != NIL;) {
             uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
@@ -315,12 +320,8 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
             }
             s = next;
         }
-        /* Emptied levels stay in place until a later compaction, so the
-         * array does not move under this loop. */
-        i++;
     }
-    if (i == bids->n_levels)
-        return;
+    return;
 budget_spent:
     /* Bids past this point never saw o: their bounds would miss it. */
     if (++e->books[o->market].plan_epoch == 0)

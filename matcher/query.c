@@ -86,7 +86,7 @@ void matcher_book_walk(const matcher_engine *e, uint32_t market, uint8_t side, m
     if (market >= e->cat.n_markets || (side != MATCHER_BUY && side != MATCHER_SELL))
         return;
     const book_side *bs = &e->books[market].side[side_index(side)];
-    for (uint32_t i = 0; i < bs->n_levels; i++) {
+    for (uint32_t i = bs->n_levels; i-- > 0;) { /* best level last */
         for (uint32_t s = e->levels[bs->lvl[i]].head; s != NIL; s = e->orders[s].next) {
             matcher_order_view v;
             order_view(e, &e->orders[s], &v);
