@@ -19,7 +19,9 @@
  * Afterwards `ledger check` must pass and the trade count must equal the
  * engine's, or the program fails (the figure would describe a wrong run).
  * Environment: GPUX_BENCH_LEDGER_TRADES (default 200000),
- * GPUX_BENCH_LEDGER_BATCH (events per batch, default 65536). */
+ * GPUX_BENCH_LEDGER_BATCH (events per batch, default 65536); for profiling,
+ * GPUX_BENCH_LEDGER_PGOPTS (extra `postgres -c` settings) and
+ * GPUX_BENCH_LEDGER_KEEP=1 (stop the cluster but keep its directory and log). */
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,10 +71,14 @@ static int start_pg(const char *root, char *dir, size_t dirlen, char *url, size_
 {
     snprintf(dir, dirlen, "/tmp/gpux-bench-ledger-XXXXXX");
     if (!mkdtemp(dir)) return -1;
-    char cmd[1024];
+    /* GPUX_BENCH_LEDGER_PGOPTS adds server settings for profiling (e.g.
+     * "-c log_min_duration_statement=0"); it must not contain quotes. */
+    const char *extra = getenv("GPUX_BENCH_LEDGER_PGOPTS");
+    if (!extra || strchr(extra, '\'')) extra = "";
+    char cmd[1536];
     snprintf(cmd, sizeof cmd,
-             "PGTMP_OPTS='-c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min'"
-             " sh %s/scripts/pgtmp.sh start %s", root, dir);
+             "PGTMP_OPTS='-c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min %s'"
+             " sh %s/scripts/pgtmp.sh start %s", extra, root, dir);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[700];
@@ -87,6 +93,13 @@ static int start_pg(const char *root, char *dir, size_t dirlen, char *url, size_
 
 static void stop_pg(const char *root, const char *dir)
 {
+    if (getenv("GPUX_BENCH_LEDGER_KEEP")) { /* profiling: keep the cluster's log */
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "sh %s/scripts/pgtmp.sh stop %s", root, dir);
+        if (system(cmd) != 0) fprintf(stderr, "bench_ledger_settle: could not stop %s\n", dir);
+        fprintf(stderr, "bench_ledger_settle: kept %s\n", dir);
+        return;
+    }
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "sh %s/scripts/pgtmp.sh destroy %s", root, dir);
     if (system(cmd) != 0) fprintf(stderr, "bench_ledger_settle: could not remove %s\n", dir);

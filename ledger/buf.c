@@ -1,7 +1,8 @@
-/* buf.c — bounded text buffers for the settlement plan (COPY rows, array
+/* buf.c — bounded buffers for the settlement plan (binary COPY rows, array
  * literals). Integer formatting is hand-rolled because the settler formats
  * millions of integers a second and snprintf is the slow part. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,19 +62,69 @@ void ledger_buf_printf(ledger_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void ledger_buf_copy_text(ledger_buf *b, const char *s)
+/* ---- COPY binary format ----------------------------------------------------
+ * Binary rather than text: no decimal formatting here and no parsing in the
+ * server (text parsing was ~10 % of the backend's CPU per batch). Layout
+ * (PostgreSQL "COPY ... WITH (FORMAT binary)"): an 11-byte signature, two
+ * int32 (flags, extension length), then per row an int16 field count and
+ * per field an int32 length (-1 = NULL) and the value in network order; an
+ * int16 -1 ends the data. The column types must match the table exactly. */
+
+static void put_be(ledger_buf *b, uint64_t v, int bytes)
 {
-    size_t n = strlen(s);
-    ledger_buf_reserve(b, 2 * n);
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        switch (c) {
-        case '\\': b->p[b->len++] = '\\'; b->p[b->len++] = '\\'; break;
-        case '\t': b->p[b->len++] = '\\'; b->p[b->len++] = 't'; break;
-        case '\n': b->p[b->len++] = '\\'; b->p[b->len++] = 'n'; break;
-        case '\r': b->p[b->len++] = '\\'; b->p[b->len++] = 'r'; break;
-        default: b->p[b->len++] = c;
-        }
-    }
+    ledger_buf_reserve(b, (size_t)bytes);
+    for (int i = bytes - 1; i >= 0; i--) b->p[b->len++] = (char)(uint8_t)(v >> (8 * i));
     b->p[b->len] = '\0';
 }
+
+void ledger_buf_bin_header(ledger_buf *b)
+{
+    static const char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r', '\n', '\0'};
+    ledger_buf_reserve(b, sizeof sig + 8);
+    memcpy(b->p + b->len, sig, sizeof sig);
+    b->len += sizeof sig;
+    put_be(b, 0, 4); /* flags: no OIDs */
+    put_be(b, 0, 4); /* no header extension */
+}
+
+void ledger_buf_bin_trailer(ledger_buf *b) { put_be(b, 0xffff, 2); }
+
+void ledger_buf_bin_row(ledger_buf *b, int n_fields)
+{
+    GPUX_ASSERT(n_fields > 0 && n_fields < 100);
+    put_be(b, (uint64_t)n_fields, 2);
+}
+
+void ledger_buf_bin_i64(ledger_buf *b, int64_t v)
+{
+    ledger_buf_reserve(b, 12);
+    put_be(b, 8, 4);
+    put_be(b, (uint64_t)v, 8);
+}
+
+void ledger_buf_bin_i32(ledger_buf *b, int64_t v)
+{
+    GPUX_ASSERT(v >= INT32_MIN && v <= INT32_MAX); /* validated before */
+    put_be(b, 4, 4);
+    put_be(b, (uint64_t)(uint32_t)(int32_t)v, 4);
+}
+
+void ledger_buf_bin_i16(ledger_buf *b, int64_t v)
+{
+    GPUX_ASSERT(v >= INT16_MIN && v <= INT16_MAX); /* validated before */
+    put_be(b, 2, 4);
+    put_be(b, (uint64_t)(uint16_t)(int16_t)v, 2);
+}
+
+void ledger_buf_bin_text(ledger_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    GPUX_ASSERT(n < 4096);
+    put_be(b, n, 4);
+    ledger_buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void ledger_buf_bin_null(ledger_buf *b) { put_be(b, 0xffffffffu, 4); }

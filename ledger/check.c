@@ -50,14 +50,6 @@ typedef struct check_def {
     "   OR x.npf <> (t.provider_fee_micros > 0)::int OR x.pf <> t.provider_fee_micros"  \
     "   OR (x.npf = 1 AND x.pfd <> t.provider_id)"
 
-#define LEASES_MATCH                                                                    \
-    "SELECT COALESCE(t.trade_id, l.lease_id) AS trade_id, l.lease_id"                  \
-    " FROM ledger_trades t FULL JOIN ledger_leases l ON l.lease_id = t.trade_id"       \
-    " WHERE t.trade_id IS NULL OR l.lease_id IS NULL"                                  \
-    "   OR (l.buyer_id, l.provider_id, l.market_id, l.start_hour, l.end_hour, l.qty,"  \
-    "       l.price_micros) IS DISTINCT FROM (t.buyer_id, t.provider_id, t.market_id," \
-    "       t.start_hour, t.end_hour, t.qty, t.price_micros)"
-
 #define TRADES_SETTLED                                                                  \
     "SELECT t.trade_id, t.seq FROM ledger_trades t"                                     \
     " LEFT JOIN ledger_commands c ON c.seq = t.seq"                                     \
@@ -86,8 +78,6 @@ static const check_def checks[] = {
      "SELECT account_id, balance_micros FROM ledger_accounts WHERE account_id >= 0 AND balance_micros < 0"},
     {"per trade: buyer pays notional + fee, provider gets notional - fee, fee account both fees",
      "SELECT count(*) FROM (" TRADE_LEGS ") v", TRADE_LEGS},
-    {"every trade settled once: one lease per trade with the same terms",
-     "SELECT count(*) FROM (" LEASES_MATCH ") v", LEASES_MATCH},
     {"every trade settled once: its command is recorded and within the position",
      "SELECT count(*) FROM (" TRADES_SETTLED ") v", TRADES_SETTLED},
     {"every trade settled once: trade ids are 1..N without gaps",

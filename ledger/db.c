@@ -440,7 +440,11 @@ ledger_status ledger_db_verify_dups(ledger_db *db, const ledger_plan *p, char *e
     PGresult *res = PQexecParams(db->conn,
         "SELECT d.seq, d.n, d.dig, c.n_events, c.digest"
         " FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS d(seq, n, dig)"
-        " LEFT JOIN ledger_commands c ON c.seq = d.seq"
+        " LEFT JOIN (SELECT u.* FROM ledger_command_batches b,"
+        "   unnest(b.seqs, b.n_events, b.digests) AS u(seq, n_events, digest)"
+        "   WHERE int8range(b.first_seq, b.last_seq, '[]') &&"
+        "         (SELECT int8range(min(x), max(x), '[]') FROM unnest($1::bigint[]) AS x)) c"
+        "   ON c.seq = d.seq"
         " WHERE c.seq IS NULL OR c.n_events <> d.n OR c.digest <> d.dig"
         " ORDER BY d.seq LIMIT 1",
         3, NULL, params, NULL, NULL, 0);
@@ -513,9 +517,20 @@ ledger_status ledger_db_apply(ledger_db *db, const ledger_plan *p, char *err,
                               size_t errlen)
 {
     ledger_status st = LEDGER_OK;
-    /* Accounts first (FK target), trades before leases and transfers. */
+    /* Accounts first (reference target), trades before transfers. */
     for (int t = 0; st == LEDGER_OK && t < LEDGER_T_COUNT; t++)
         if (p->rows[t] > 0) st = copy_table(db, t, &p->copy[t], err, errlen);
+    if (st == LEDGER_OK && p->n_cmds > 0) {
+        /* The batch's command digests, one row (sql/002). */
+        char first[24], last[24];
+        snprintf(first, sizeof first, "%" PRIu64, p->first_cmd_seq);
+        snprintf(last, sizeof last, "%" PRIu64, p->last_seq);
+        const char *params[5] = {first, last, p->cmd_seqs.p, p->cmd_counts.p, p->cmd_digests.p};
+        st = exec_params(db,
+            "INSERT INTO ledger_command_batches (first_seq, last_seq, seqs, n_events, digests)"
+            " VALUES ($1, $2, $3::bigint[], $4::int[], $5::bigint[])",
+            5, params, "recording command digests", err, errlen);
+    }
     if (st == LEDGER_OK && p->n_deltas > 0) {
         /* One UPDATE per batch, aggregated per account: no row (the fee
          * account above all) is touched twice. */

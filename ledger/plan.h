@@ -1,9 +1,9 @@
 /* plan.h — the rows one settlement batch writes (internal to ledger/).
  *
- * settle.c turns a batch of events into a plan: COPY text for each table,
+ * settle.c turns a batch of events into a plan: binary COPY data per table,
  * array literals for the per-account balance deltas and matcher balances,
  * and the list of redelivered commands to verify. db.c runs the plan in one
- * transaction. Keeping the plan as plain text buffers keeps libpq inside
+ * transaction. Keeping the plan as plain byte buffers keeps libpq inside
  * db.c and makes the hot path a handful of round trips per batch. */
 #ifndef GPUX_LEDGER_PLAN_H
 #define GPUX_LEDGER_PLAN_H
@@ -29,21 +29,28 @@ void ledger_buf_reset(ledger_buf *b);
 void ledger_buf_reserve(ledger_buf *b, size_t n);
 void ledger_buf_printf(ledger_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Appends s escaped for COPY text format (backslash, tab, newline, CR). */
-void ledger_buf_copy_text(ledger_buf *b, const char *s);
+/* COPY binary format (buf.c): the header once, then per row
+ * ledger_buf_bin_row(n) and n fields of the table's exact column types,
+ * then the trailer. */
+void ledger_buf_bin_header(ledger_buf *b);
+void ledger_buf_bin_trailer(ledger_buf *b);
+void ledger_buf_bin_row(ledger_buf *b, int n_fields);
+void ledger_buf_bin_i64(ledger_buf *b, int64_t v);  /* bigint */
+void ledger_buf_bin_i32(ledger_buf *b, int64_t v);  /* integer (asserts range) */
+void ledger_buf_bin_i16(ledger_buf *b, int64_t v);  /* smallint (asserts range) */
+void ledger_buf_bin_text(ledger_buf *b, const char *s);
+void ledger_buf_bin_null(ledger_buf *b);
 
 enum ledger_table {
     LEDGER_T_ACCOUNTS,
     LEDGER_T_CASH,
     LEDGER_T_TRADES,
-    LEDGER_T_LEASES,
     LEDGER_T_TRANSFERS,
-    LEDGER_T_COMMANDS,
     LEDGER_T_COUNT
 };
 
 typedef struct ledger_plan {
-    ledger_buf copy[LEDGER_T_COUNT];   /* COPY text rows per table */
+    ledger_buf copy[LEDGER_T_COUNT];   /* binary COPY data per table */
     uint32_t rows[LEDGER_T_COUNT];
     /* per-account balance deltas, array literals "{..}" */
     ledger_buf delta_ids, delta_micros;
@@ -51,6 +58,10 @@ typedef struct ledger_plan {
     /* last matcher BALANCE per account in the batch */
     ledger_buf mbal_ids, mbal_balance, mbal_held, mbal_seq;
     uint32_t n_mbal;
+    /* new commands: seq, n_events, digest (one ledger_command_batches row) */
+    ledger_buf cmd_seqs, cmd_counts, cmd_digests;
+    uint32_t n_cmds;
+    uint64_t first_cmd_seq;
     /* redelivered commands: seq, n_events, digest */
     ledger_buf dup_seqs, dup_counts, dup_digests;
     uint32_t n_dups;

@@ -18,18 +18,19 @@
 #include "ledger/ledger.h"
 #include "ledger/plan.h"
 
+/* Binary format: the field helpers below must follow these column lists
+ * and the tables' types (bigint i64, integer i32, smallint i16, text). */
 const char *const ledger_copy_sql[LEDGER_T_COUNT] = {
-    [LEDGER_T_ACCOUNTS] = "COPY ledger_accounts (account_id, kind, name, roles, created_seq) FROM STDIN",
-    [LEDGER_T_CASH] = "COPY ledger_cash (seq, kind, account_id, amount_micros, ts_us) FROM STDIN",
+    [LEDGER_T_ACCOUNTS] = "COPY ledger_accounts (account_id, kind, name, roles, created_seq)"
+                          " FROM STDIN WITH (FORMAT binary)",
+    [LEDGER_T_CASH] = "COPY ledger_cash (seq, kind, account_id, amount_micros, ts_us)"
+                      " FROM STDIN WITH (FORMAT binary)",
     [LEDGER_T_TRADES] = "COPY ledger_trades (trade_id, seq, buy_order_id, sell_order_id, buyer_id,"
                         " provider_id, market_id, taker_side, price_micros, qty, start_hour, end_hour,"
                         " notional_micros, buyer_fee_micros, provider_fee_micros, saving_micros, ts_us)"
-                        " FROM STDIN",
-    [LEDGER_T_LEASES] = "COPY ledger_leases (lease_id, buyer_id, provider_id, market_id, start_hour,"
-                        " end_hour, qty, price_micros) FROM STDIN",
+                        " FROM STDIN WITH (FORMAT binary)",
     [LEDGER_T_TRANSFERS] = "COPY ledger_transfers (seq, leg, kind, debit_account_id, credit_account_id,"
-                           " amount_micros, trade_id) FROM STDIN",
-    [LEDGER_T_COMMANDS] = "COPY ledger_commands (seq, n_events, digest) FROM STDIN",
+                           " amount_micros, trade_id) FROM STDIN WITH (FORMAT binary)",
 };
 
 /* Bytes one record can add to a buffer at most: the buffers' ceilings. */
@@ -79,7 +80,7 @@ ledger_settler *ledger_settler_create(uint32_t max_recs)
     for (int t = 0; t < LEDGER_T_COUNT; t++) ledger_buf_init(&p->copy[t], 4096, limit);
     ledger_buf *arrays[] = {&p->delta_ids, &p->delta_micros, &p->mbal_ids, &p->mbal_balance,
                             &p->mbal_held, &p->mbal_seq, &p->dup_seqs, &p->dup_counts,
-                            &p->dup_digests};
+                            &p->dup_digests, &p->cmd_seqs, &p->cmd_counts, &p->cmd_digests};
     for (size_t i = 0; i < GPUX_ARRAY_LEN(arrays); i++) ledger_buf_init(arrays[i], 4096, limit);
     return s;
 }
@@ -91,7 +92,7 @@ void ledger_settler_destroy(ledger_settler *s)
     for (int t = 0; t < LEDGER_T_COUNT; t++) ledger_buf_free(&p->copy[t]);
     ledger_buf *arrays[] = {&p->delta_ids, &p->delta_micros, &p->mbal_ids, &p->mbal_balance,
                             &p->mbal_held, &p->mbal_seq, &p->dup_seqs, &p->dup_counts,
-                            &p->dup_digests};
+                            &p->dup_digests, &p->cmd_seqs, &p->cmd_counts, &p->cmd_digests};
     for (size_t i = 0; i < GPUX_ARRAY_LEN(arrays); i++) ledger_buf_free(arrays[i]);
     free(s->slots);
     free(s->used);
@@ -122,14 +123,11 @@ static void put_i64(ledger_buf *b, int64_t v)
     b->p[b->len] = '\0';
 }
 
-static void put_str(ledger_buf *b, const char *s)
-{
-    while (*s) put_ch(b, *s++);
-}
-
-/* COPY row helpers: fields separated by tabs, rows end with '\n'. */
-static void col_i64(ledger_buf *b, int64_t v) { put_i64(b, v); put_ch(b, '\t'); }
-static void end_i64(ledger_buf *b, int64_t v) { put_i64(b, v); put_ch(b, '\n'); }
+/* COPY binary field helpers (buf.c), short names for the row builders. */
+#define ROW ledger_buf_bin_row
+#define I64 ledger_buf_bin_i64
+#define I32 ledger_buf_bin_i32
+#define I16 ledger_buf_bin_i16
 
 /* Array literal helpers: "{a,b,c}". */
 static void arr_add_i64(ledger_buf *b, int64_t v)
@@ -350,13 +348,15 @@ static void plan_reset(ledger_settler *s, uint64_t position, uint64_t matcher_se
     ledger_plan *p = &s->plan;
     for (int t = 0; t < LEDGER_T_COUNT; t++) {
         ledger_buf_reset(&p->copy[t]);
+        ledger_buf_bin_header(&p->copy[t]);
         p->rows[t] = 0;
     }
     ledger_buf *arrays[] = {&p->delta_ids, &p->delta_micros, &p->mbal_ids, &p->mbal_balance,
                             &p->mbal_held, &p->mbal_seq, &p->dup_seqs, &p->dup_counts,
-                            &p->dup_digests};
+                            &p->dup_digests, &p->cmd_seqs, &p->cmd_counts, &p->cmd_digests};
     for (size_t i = 0; i < GPUX_ARRAY_LEN(arrays); i++) ledger_buf_reset(arrays[i]);
-    p->n_deltas = p->n_mbal = p->n_dups = 0;
+    p->n_deltas = p->n_mbal = p->n_dups = p->n_cmds = 0;
+    p->first_cmd_seq = 0;
     p->last_seq = position;
     p->matcher_seq = matcher_seq;
     for (uint32_t i = 0; i < s->n_used; i++) s->slots[s->used[i]].account = INT64_MIN;
@@ -367,15 +367,15 @@ static void transfer_row(ledger_plan *p, uint64_t seq, int leg, const char *kind
                          int64_t debit, int64_t credit, int64_t amount, uint64_t trade_id)
 {
     ledger_buf *b = &p->copy[LEDGER_T_TRANSFERS];
-    col_i64(b, (int64_t)seq);
-    col_i64(b, leg);
-    put_str(b, kind);
-    put_ch(b, '\t');
-    col_i64(b, debit);
-    col_i64(b, credit);
-    col_i64(b, amount);
-    if (trade_id) end_i64(b, (int64_t)trade_id);
-    else put_str(b, "\\N\n");
+    ROW(b, 7);
+    I64(b, (int64_t)seq);
+    I32(b, leg);
+    ledger_buf_bin_text(b, kind);
+    I64(b, debit);
+    I64(b, credit);
+    I64(b, amount);
+    if (trade_id) I64(b, (int64_t)trade_id);
+    else ledger_buf_bin_null(b);
     p->rows[LEDGER_T_TRANSFERS]++;
 }
 
@@ -384,20 +384,17 @@ static void trade_rows(ledger_settler *s, const ledger_rec *r, int *leg)
     ledger_plan *p = &s->plan;
     const matcher_fill_info *x = &r->ev.u.fill;
     ledger_buf *b = &p->copy[LEDGER_T_TRADES];
-    col_i64(b, (int64_t)x->trade_id); col_i64(b, (int64_t)r->seq);
-    col_i64(b, (int64_t)x->buy_order_id); col_i64(b, (int64_t)x->sell_order_id);
-    col_i64(b, x->buyer); col_i64(b, x->provider); col_i64(b, x->market);
-    col_i64(b, x->taker_side); col_i64(b, x->price_micros); col_i64(b, x->qty);
-    col_i64(b, x->start_hour); col_i64(b, x->end_hour); col_i64(b, x->notional_micros);
-    col_i64(b, x->buyer_fee_micros); col_i64(b, x->provider_fee_micros);
-    col_i64(b, x->saving_micros); end_i64(b, r->ev.ts_us);
+    ROW(b, 17);
+    I64(b, (int64_t)x->trade_id); I64(b, (int64_t)r->seq);
+    I64(b, (int64_t)x->buy_order_id); I64(b, (int64_t)x->sell_order_id);
+    I64(b, x->buyer); I64(b, x->provider); I32(b, x->market);
+    I16(b, x->taker_side); I64(b, x->price_micros); I32(b, x->qty);
+    I64(b, x->start_hour); I64(b, x->end_hour); I64(b, x->notional_micros);
+    I64(b, x->buyer_fee_micros); I64(b, x->provider_fee_micros);
+    I64(b, x->saving_micros); I64(b, r->ev.ts_us);
     p->rows[LEDGER_T_TRADES]++;
-
-    b = &p->copy[LEDGER_T_LEASES];
-    col_i64(b, (int64_t)x->trade_id); col_i64(b, x->buyer); col_i64(b, x->provider);
-    col_i64(b, x->market); col_i64(b, x->start_hour); col_i64(b, x->end_hour);
-    col_i64(b, x->qty); end_i64(b, x->price_micros);
-    p->rows[LEDGER_T_LEASES]++;
+    /* The LEASE (validated identical) is no row of its own: ledger_leases
+     * is a view of ledger_trades (sql/002). */
 
     /* buyer pays notional + fee; provider receives notional - fee; the fee
      * account receives both fees. Zero fees make no transfer (amount > 0). */
@@ -418,13 +415,13 @@ static void trade_rows(ledger_settler *s, const ledger_rec *r, int *leg)
 static void account_row(ledger_plan *p, const ledger_rec *r)
 {
     ledger_buf *b = &p->copy[LEDGER_T_ACCOUNTS];
-    col_i64(b, r->ev.u.account.account);
-    put_str(b, "user\t");
-    if (r->name[0]) ledger_buf_copy_text(b, r->name);
-    else put_str(b, "\\N");
-    put_ch(b, '\t');
-    col_i64(b, r->ev.u.account.roles);
-    end_i64(b, (int64_t)r->seq);
+    ROW(b, 5);
+    I64(b, r->ev.u.account.account);
+    ledger_buf_bin_text(b, "user");
+    if (r->name[0]) ledger_buf_bin_text(b, r->name);
+    else ledger_buf_bin_null(b);
+    I32(b, r->ev.u.account.roles);
+    I64(b, (int64_t)r->seq);
     p->rows[LEDGER_T_ACCOUNTS]++;
 }
 
@@ -434,11 +431,12 @@ static void cash_rows(ledger_settler *s, const ledger_rec *r, int *leg)
     bool dep = r->ev.type == MATCHER_EV_DEPOSIT;
     int64_t acct = r->ev.u.transfer.account, amount = r->ev.u.transfer.amount_micros;
     ledger_buf *b = &p->copy[LEDGER_T_CASH];
-    col_i64(b, (int64_t)r->seq);
-    put_str(b, dep ? "deposit\t" : "withdrawal\t");
-    col_i64(b, acct);
-    col_i64(b, amount);
-    end_i64(b, r->ev.ts_us);
+    ROW(b, 5);
+    I64(b, (int64_t)r->seq);
+    ledger_buf_bin_text(b, dep ? "deposit" : "withdrawal");
+    I64(b, acct);
+    I64(b, amount);
+    I64(b, r->ev.ts_us);
     p->rows[LEDGER_T_CASH]++;
     int64_t from = dep ? LEDGER_EXTERNAL_ACCOUNT : acct, to = dep ? acct : LEDGER_EXTERNAL_ACCOUNT;
     transfer_row(p, r->seq, (*leg)++, dep ? "deposit" : "withdrawal", from, to, amount, 0);
@@ -468,17 +466,17 @@ static void command_rows(ledger_settler *s, const ledger_rec *recs, uint32_t n)
         default: break;
         }
     }
-    ledger_buf *b = &p->copy[LEDGER_T_COMMANDS];
-    col_i64(b, (int64_t)recs[0].seq);
-    col_i64(b, n);
-    end_i64(b, (int64_t)ledger_digest(recs, n));
-    p->rows[LEDGER_T_COMMANDS]++;
+    arr_add_i64(&p->cmd_seqs, (int64_t)recs[0].seq);
+    arr_add_i64(&p->cmd_counts, n);
+    arr_add_i64(&p->cmd_digests, (int64_t)ledger_digest(recs, n));
+    if (p->n_cmds++ == 0) p->first_cmd_seq = recs[0].seq;
     p->last_seq = recs[0].seq;
 }
 
 static void finish_arrays(ledger_settler *s)
 {
     ledger_plan *p = &s->plan;
+    for (int t = 0; t < LEDGER_T_COUNT; t++) ledger_buf_bin_trailer(&p->copy[t]);
     for (uint32_t i = 0; i < s->n_used; i++) {
         const acct_slot *sl = &s->slots[s->used[i]];
         if (sl->delta_micros != 0) {
@@ -496,7 +494,7 @@ static void finish_arrays(ledger_settler *s)
     }
     ledger_buf *arrays[] = {&p->delta_ids, &p->delta_micros, &p->mbal_ids, &p->mbal_balance,
                             &p->mbal_held, &p->mbal_seq, &p->dup_seqs, &p->dup_counts,
-                            &p->dup_digests};
+                            &p->dup_digests, &p->cmd_seqs, &p->cmd_counts, &p->cmd_digests};
     for (size_t i = 0; i < GPUX_ARRAY_LEN(arrays); i++) arr_close(arrays[i]);
 }
 
@@ -570,7 +568,7 @@ ledger_status ledger_settle(ledger_settler *s, ledger_db *db, const ledger_rec *
     else ledger_db_rollback(db);
     if (st != LEDGER_OK) return st;
     res->last_seq = s->plan.last_seq;
-    res->new_commands = s->plan.rows[LEDGER_T_COMMANDS];
+    res->new_commands = s->plan.n_cmds;
     res->dup_commands = s->plan.n_dups;
     res->trades = s->plan.rows[LEDGER_T_TRADES];
     res->transfers = s->plan.rows[LEDGER_T_TRANSFERS];

@@ -7,8 +7,11 @@
  * of any size give the same ledger; redelivery is verified and skipped; a
  * redelivered seq with other content is a conflict that writes nothing; a
  * bad event or a broken constraint rolls the whole batch back; migrations
- * are idempotent and an edited one is refused; `check` catches tampering;
- * the event-file format round-trips. */
+ * are idempotent and an edited one is refused; a 001 database is upgraded
+ * by 002 intact (and refused when its leases differ from its trades); the
+ * set-based reference triggers refuse unknown accounts, markets and trades;
+ * the command-digest batch rows refuse overlaps and malformed arrays;
+ * `check` catches tampering; the event-file format round-trips. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -60,8 +63,8 @@ static int pg_stop(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A fresh, migrated database per test: connects and returns it. */
-static ledger_db *fresh_db(void)
+/* A fresh database per test, migrated from `dir`: connects and returns it. */
+static ledger_db *fresh_db_from(const char *dir)
 {
     char err[512], name[32], url[700];
     snprintf(name, sizeof name, "t%d", ++db_counter);
@@ -78,11 +81,13 @@ static ledger_db *fresh_db(void)
     ledger_db *db = ledger_db_connect(url, err, sizeof err);
     if (!db) fail_msg("connect %s: %s", url, err);
     int applied = 0;
-    ledger_status st = ledger_db_migrate(db, sql_dir, &applied, err, sizeof err);
+    ledger_status st = ledger_db_migrate(db, dir, &applied, err, sizeof err);
     if (st != LEDGER_OK) fail_msg("migrate: %s", err);
     assert_true(applied >= 1);
     return db;
 }
+
+static ledger_db *fresh_db(void) { return fresh_db_from(sql_dir); }
 
 static int64_t q64(ledger_db *db, const char *sql)
 {
@@ -300,6 +305,20 @@ static void test_conflicting_duplicate_stops(void **state)
     assert_int_equal(ledger_settle(st, db, copy, end - s.cmd_start[c], 0, &res, err, sizeof err),
                      LEDGER_ERR_CONFLICT);
     assert_non_null(strstr(err, "CONFLICT"));
+    /* the same for a command in a later batch (another digest row), sent
+     * together with its redelivered, unchanged predecessors */
+    c = find_cmd(&s, s.n_cmds - s.n_cmds / 4, MATCHER_EV_BALANCE, &r);
+    end = c + 1 < s.n_cmds ? s.cmd_start[c + 1] : s.n;
+    uint32_t from = s.cmd_start[c > 40 ? c - 40 : 0];
+    ledger_rec *late = malloc(sizeof *late * (end - from));
+    memcpy(late, s.recs + from, sizeof *late * (end - from));
+    late[r - from].ev.u.balance.balance_micros += 1;
+    assert_int_equal(ledger_settle(st, db, late, end - from, 0, &res, err, sizeof err),
+                     LEDGER_ERR_CONFLICT);
+    char want[64];
+    snprintf(want, sizeof want, "seq %" PRIu64 " ", s.recs[r].seq);
+    assert_non_null(strstr(err, want));
+    free(late);
     /* a settled account with another name */
     c = find_cmd(&s, 0, MATCHER_EV_ACCOUNT, &r);
     ledger_rec acc = s.recs[r];
@@ -392,9 +411,8 @@ static void test_check_catches_tampering(void **state)
         "UPDATE ledger_accounts SET balance_micros = balance_micros + 1 WHERE account_id = 1",
         "DELETE FROM ledger_transfers WHERE kind = 'buyer_fee' AND trade_id = 1",
         "DELETE FROM ledger_matcher_balances WHERE account_id = 2",
-        "UPDATE ledger_leases SET qty = qty + 8 WHERE lease_id = 2",
-        "DELETE FROM ledger_leases WHERE lease_id = 3; DELETE FROM ledger_transfers WHERE trade_id = 3;"
-        " DELETE FROM ledger_trades WHERE trade_id = 3",
+        "UPDATE ledger_position SET last_seq = (SELECT seq FROM ledger_trades WHERE trade_id = 2) - 1",
+        "DELETE FROM ledger_transfers WHERE trade_id = 3; DELETE FROM ledger_trades WHERE trade_id = 3",
     };
     for (size_t i = 0; i < sizeof tamper / sizeof tamper[0]; i++) {
         ledger_db *db = fresh_db();
@@ -486,6 +504,153 @@ static void test_event_file_round_trip(void **state)
     free_stream(&s);
 }
 
+/* A database of the first schema (001 only: a row per lease and per
+ * command digest, as the settler of 001 wrote them) is brought up to date
+ * by 002 with every trade, transfer, balance and digest intact; one whose
+ * stored lease differs from its trade is refused and left as it was. */
+static void test_upgrade_from_001(void **state)
+{
+    (void)state;
+    char only001[] = "/tmp/gpux-test-sql-XXXXXX", cmd[1024], err[512];
+    assert_non_null(mkdtemp(only001));
+    snprintf(cmd, sizeof cmd, "cp %s/001_ledger_init.sql %s/", sql_dir, only001);
+    assert_int_equal(system(cmd), 0);
+    /* seq 1, 2 accounts; 3 a deposit; 4 trade 1 (2 GPUs x 3 h at 1000,
+     * fees 60 + 30); 5 the matcher's balances */
+    static const char *const rows_001 =
+        "INSERT INTO ledger_accounts (account_id, kind, roles, created_seq, balance_micros) VALUES"
+        " (1, 'user', 3, 1, 999993940), (2, 'user', 3, 2, 5970);"
+        "UPDATE ledger_accounts SET balance_micros = -1000000000 WHERE account_id = -1;"
+        "UPDATE ledger_accounts SET balance_micros = 90 WHERE account_id = 0;"
+        "INSERT INTO ledger_cash VALUES (3, 'deposit', 1, 1000000000, 0);"
+        "INSERT INTO ledger_transfers VALUES (3, 0, 'deposit', -1, 1, 1000000000, NULL);"
+        "INSERT INTO ledger_trades VALUES (1, 4, 10, 11, 1, 2, 0, 1, 1000, 2, 0, 3, 6000, 60, 30, 0, 0);"
+        "INSERT INTO ledger_leases VALUES (1, 1, 2, 0, 0, 3, 2, 1000);"
+        "INSERT INTO ledger_transfers VALUES (4, 0, 'trade', 1, 2, 6000, 1),"
+        " (4, 1, 'buyer_fee', 1, 0, 60, 1), (4, 2, 'provider_fee', 2, 0, 30, 1);"
+        "INSERT INTO ledger_matcher_balances VALUES (0, 90, 0, 5), (1, 999993940, 0, 5), (2, 5970, 0, 5);"
+        "INSERT INTO ledger_commands VALUES (1, 1, 11), (2, 1, 12), (3, 2, 13), (4, 3, -14), (5, 4, 15);"
+        "UPDATE ledger_position SET last_seq = 5, matcher_seq = 5";
+    for (int tamper = 0; tamper < 2; tamper++) {
+        ledger_db *db = fresh_db_from(only001);
+        sync_markets(db);
+        assert_int_equal(q64(db, "SELECT count(*) FROM ledger_migrations"), 1);
+        if (ledger_db_query_i64(db, rows_001, NULL, err, sizeof err) != LEDGER_OK)
+            fail_msg("001 rows: %s", err);
+        if (tamper) q64(db, "WITH l AS (UPDATE ledger_leases SET qty = 3 WHERE lease_id = 1"
+                            " RETURNING 1) SELECT count(*) FROM l");
+        int applied = -1;
+        ledger_status ms = ledger_db_migrate(db, sql_dir, &applied, err, sizeof err);
+        if (tamper) {
+            assert_int_not_equal(ms, LEDGER_OK);
+            assert_non_null(strstr(err, "lease differs"));
+            assert_int_equal(q64(db, "SELECT count(*) FROM ledger_migrations"), 1);
+            assert_int_equal(q64(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_leases'"), 1);
+            assert_int_equal(q64(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_commands'"), 1);
+        } else {
+            if (ms != LEDGER_OK) fail_msg("upgrade: %s", err);
+            assert_true(applied >= 1);
+            assert_int_equal(q64(db, "SELECT count(*) FROM pg_views WHERE viewname = 'ledger_leases'"), 1);
+            assert_int_equal(q64(db, "SELECT count(*) FROM gpux_leases WHERE qty = 2 AND price_micros = 1000"), 1);
+            assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands"), 5);
+            assert_int_equal(q64(db, "SELECT digest FROM ledger_commands WHERE seq = 4"), -14);
+            assert_int_equal(q64(db, "SELECT n_events FROM ledger_commands WHERE seq = 5"), 4);
+            assert_int_equal(q64(db, "SELECT count(*) FROM ledger_transfers"), 4);
+            assert_check_ok(db);
+        }
+        ledger_db_close(db);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", only001);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The command digests of 002 (one row per batch) keep a seq recorded at
+ * most once and every digest whole: overlapping batches, unordered seqs,
+ * mismatched or NULL entries are refused by the schema itself. */
+static void test_command_batches_constraints(void **state)
+{
+    (void)state;
+    ledger_db *db = fresh_db();
+    char err[512];
+    assert_int_equal(ledger_db_query_i64(db,
+        "INSERT INTO ledger_command_batches VALUES (10, 30, '{10,20,30}', '{1,2,3}', '{7,8,9}')",
+        NULL, err, sizeof err), LEDGER_OK);
+    static const char *const bad[] = {
+        "INSERT INTO ledger_command_batches VALUES (30, 40, '{30,40}', '{1,1}', '{1,2}')",   /* overlap */
+        "INSERT INTO ledger_command_batches VALUES (5, 12, '{5,12}', '{1,1}', '{1,2}')",     /* overlap */
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,45,45,50}', '{1,1,1,1}', '{1,2,3,4}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,47,46,50}', '{1,1,1,1}', '{1,2,3,4}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,50}', '{1}', '{1,2}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,50}', '{1,0}', '{1,2}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,50}', '{1,NULL}', '{1,2}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,50}', '{1,1}', '{1,NULL}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 50, '{40,NULL,50}', '{1,1,1}', '{1,2,3}')",
+        "INSERT INTO ledger_command_batches VALUES (40, 51, '{40,50}', '{1,1}', '{1,2}')",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ledger_status rs = ledger_db_query_i64(db, bad[i], NULL, err, sizeof err);
+        if (rs != LEDGER_ERR_INVALID) fail_msg("statement %zu was not refused (%s): %s", i,
+                                               ledger_status_name(rs), err);
+    }
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands"), 3);
+    assert_int_equal(q64(db, "SELECT digest FROM ledger_commands WHERE seq = 20"), 8);
+    ledger_db_close(db);
+}
+
+/* The set-based reference checks (sql/002) still refuse every row that
+ * names an account, market or trade that does not exist, alone or hidden
+ * among good rows, and the statement changes nothing. */
+static void test_reference_checks(void **state)
+{
+    (void)state;
+    stream s;
+    ledger_gen_stats gs;
+    make_stream(&s, 23, 100, &gs);
+    ledger_db *db = fresh_db();
+    sync_markets(db);
+    ledger_settler *st = ledger_settler_create(8192);
+    settle_range(st, db, &s, 0, s.n_cmds, 8192);
+    int64_t transfers = q64(db, "SELECT count(*) FROM ledger_transfers");
+    int64_t trades = q64(db, "SELECT count(*) FROM ledger_trades");
+    static const char *const bad[] = {
+        /* a good leg of an existing trade next to a leg of a trade that does not exist */
+        "INSERT INTO ledger_transfers SELECT 900000000, 0, 'trade', buyer_id, provider_id, 1, trade_id"
+        " FROM ledger_trades WHERE trade_id = 1 UNION ALL"
+        " SELECT 900000000, 1, 'trade', buyer_id, provider_id, 1, 999999 FROM ledger_trades WHERE trade_id = 1",
+        /* the same over a wide id range (the other plan of the check) */
+        "INSERT INTO ledger_transfers SELECT 900000000, 0, 'trade', buyer_id, provider_id, 1, trade_id"
+        " FROM ledger_trades WHERE trade_id = 1 UNION ALL"
+        " SELECT 900000000, 1, 'trade', buyer_id, provider_id, 1, 5000000 FROM ledger_trades WHERE trade_id = 1",
+        /* an unknown credit account */
+        "INSERT INTO ledger_transfers VALUES (900000001, 0, 'deposit', -1, 424242, 5, NULL)",
+        /* an unknown debit account among known ones */
+        "INSERT INTO ledger_transfers VALUES (900000002, 0, 'deposit', -1, 1, 5, NULL),"
+        " (900000002, 1, 'withdrawal', 424243, -1, 5, NULL)",
+        /* a trade with an unknown market, one with an unknown provider */
+        "INSERT INTO ledger_trades SELECT 900000003, seq, buy_order_id, sell_order_id, buyer_id,"
+        " provider_id, 1000, taker_side, price_micros, qty, start_hour, end_hour, notional_micros,"
+        " buyer_fee_micros, provider_fee_micros, saving_micros, ts_us FROM ledger_trades WHERE trade_id = 1",
+        "INSERT INTO ledger_trades SELECT 900000004, seq, buy_order_id, sell_order_id, buyer_id,"
+        " 424244, market_id, taker_side, price_micros, qty, start_hour, end_hour, notional_micros,"
+        " buyer_fee_micros, provider_fee_micros, saving_micros, ts_us FROM ledger_trades WHERE trade_id = 1",
+        "INSERT INTO ledger_cash VALUES (900000005, 'deposit', 424245, 5, 0)",
+        "INSERT INTO ledger_matcher_balances VALUES (424246, 0, 0, 1)",
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ledger_status rs = ledger_db_query_i64(db, bad[i], NULL, err, sizeof err);
+        if (rs != LEDGER_ERR_INVALID) fail_msg("statement %zu was not refused (%s): %s", i,
+                                               ledger_status_name(rs), err);
+        assert_non_null(strstr(err, "unknown"));
+    }
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_transfers"), transfers);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_trades"), trades);
+    assert_check_ok(db);
+    ledger_settler_destroy(st);
+    ledger_db_close(db);
+    free_stream(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +661,9 @@ int main(void)
         cmocka_unit_test(test_bad_batch_changes_nothing),
         cmocka_unit_test(test_check_catches_tampering),
         cmocka_unit_test(test_migrations),
+        cmocka_unit_test(test_upgrade_from_001),
+        cmocka_unit_test(test_command_batches_constraints),
+        cmocka_unit_test(test_reference_checks),
         cmocka_unit_test(test_event_file_round_trip),
     };
     return cmocka_run_group_tests(tests, pg_start, pg_stop);
