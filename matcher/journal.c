@@ -2,9 +2,12 @@
  *
  * Why fixed-size records: a torn tail is then simply "the first slot that
  * does not check", and whether good records follow a bad one (corruption,
- * not a crash) can be decided by looking at the following slots. Why
- * fdatasync per batch: durability before acknowledgement at the cost of one
- * flush per group of commands (group commit). */
+ * not a crash) can be decided by looking at the following slots. Why one
+ * durable write per batch (O_DIRECT|O_DSYNC, or pwrite + fdatasync):
+ * durability before acknowledgement at the cost of one flush per group of
+ * commands (group commit). Why preallocated zero-filled segments: a write
+ * that does not change the file's size needs no metadata commit. */
+#define _GNU_SOURCE /* sync_file_range */
 #include "matcher/journal.h"
 
 #include <dirent.h>
@@ -23,6 +26,19 @@
 #include "gpux_err.h"
 
 #define READ_CHUNK_RECORDS 4096u
+/* The first spare of a journal is small, each later one twice the last, up
+ * to a whole segment: a fresh or reopened journal stops growing by append
+ * within milliseconds, a small one (tests, a quiet exchange) never writes
+ * a segment's worth of zeros it does not use, and a busy one soon rolls
+ * only once per full segment. */
+#define FIRST_SPARE_BYTES (4u << 20)
+/* Direct writes: O_DIRECT wants block-aligned offsets, lengths and
+ * memory; a group commit is staged into one aligned buffer and written
+ * with one O_DIRECT|O_DSYNC pwrite (durable when it returns, as after
+ * write + fdatasync; measured here: p50 0.17-0.20 ms against 0.19-0.24 ms
+ * for a 21 KB commit over zeros). */
+#define DIO_BLOCK 4096u
+#define STAGE_BYTES (1u << 20)
 
 struct journal {
     char dir[200];
@@ -35,11 +51,22 @@ struct journal {
     uint64_t last_seq;   /* 0 = empty; durable */
     uint64_t written_seq;/* last written, maybe not yet synced */
     bool dirty;          /* written since the last sync */
+    /* direct mode (the filesystem takes O_DIRECT): records written since
+     * the last sync wait in stage, which starts at the block holding the
+     * data end, so a commit rewrites that block whole (its older records
+     * with the same bytes) and pads with zeros up to the next block */
+    bool direct;
+    uint8_t *stage;      /* STAGE_BYTES, DIO_BLOCK aligned */
+    uint64_t stage_off;  /* file offset of stage[0], block aligned */
+    size_t stage_len;    /* stage_off + stage_len = the data end */
     journal_record *chunk;
     /* preallocation: a zero-filled spare segment made ahead of time by a
      * helper thread, so the journal overwrites instead of appending (an
      * fdatasync then has no file size to commit: ~8x cheaper here) */
-    uint64_t spare_bytes;
+    uint64_t spare_bytes;     /* the largest spare: a segment, whole blocks */
+    uint64_t next_spare_bytes;/* the size of the next spare (prep_mu) */
+    uint64_t cur_cap;         /* zero-filled size of the current segment;
+                               * 0 = it grows by append */
     bool prep_started;
     pthread_t prep;
     pthread_mutex_t prep_mu;
@@ -49,6 +76,8 @@ struct journal {
     _Atomic int spare_ready; /* READ_CHUNK_RECORDS, for open and replay */
 };
 
+
+static int writer_fd(journal *j, const char *path, int fd, uint64_t data_end);
 
 /* ---- CRC32C ------------------------------------------------------------- */
 
@@ -373,9 +402,16 @@ int journal_open(journal **out, const char *dir, uint64_t segment_bytes,
     j->seg_first = calloc(JOURNAL_MAX_SEGMENTS, sizeof j->seg_first[0]);
     j->chunk = malloc(READ_CHUNK_RECORDS * JOURNAL_RECORD_BYTES);
     j->fd = -1;
+    void *stage = NULL;
+    j->direct = posix_memalign(&stage, DIO_BLOCK, STAGE_BYTES) == 0;
+    j->stage = stage;
     snprintf(j->dir, sizeof j->dir, "%s", dir);
     j->segment_bytes = segment_bytes;
-    j->spare_bytes = segment_bytes / JOURNAL_RECORD_BYTES * JOURNAL_RECORD_BYTES;
+    /* whole blocks: a direct write padded to a block stays inside */
+    j->spare_bytes = segment_bytes < DIO_BLOCK ? DIO_BLOCK : segment_bytes / DIO_BLOCK * DIO_BLOCK;
+    j->next_spare_bytes = FIRST_SPARE_BYTES;
+    if (j->next_spare_bytes > j->spare_bytes)
+        j->next_spare_bytes = j->spare_bytes;
     pthread_mutex_init(&j->prep_mu, NULL);
     pthread_cond_init(&j->prep_cv, NULL);
     if (!j->seg_first || !j->chunk) {
@@ -388,24 +424,30 @@ int journal_open(journal **out, const char *dir, uint64_t segment_bytes,
     }
     uint64_t expect = 0;
     for (uint32_t s = 0; s < j->n_segs;) {
-        uint32_t before = j->n_segs;
         int rc = verify_segment(j, s, &expect, repair, rep, err, errlen);
         if (rc < 0) {
             journal_close(j);
             return -1;
         }
-        if (rc == 0 && j->n_segs == before)
+        /* rc 1: segment s was empty and removed, s is the next one now;
+         * a repair that dropped the segments after s left s the last */
+        if (rc == 0)
             s++;
     }
     if (j->n_segs > 0) {
         char path[512];
         seg_path(j, j->seg_first[j->n_segs - 1], path, sizeof path);
         j->fd = open(path, O_RDWR);
-        if (j->fd < 0) {
+        struct stat st;
+        if (j->fd < 0 || fstat(j->fd, &st) < 0 ||
+            (j->fd = writer_fd(j, path, j->fd, j->cur_bytes)) < 0) {
             gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
             journal_close(j);
             return -1;
         }
+        /* zeros after the data: a preallocated segment, keep using it (a
+         * direct write's padding to the next block does not count) */
+        j->cur_cap = (uint64_t)st.st_size >= j->cur_bytes + DIO_BLOCK ? (uint64_t)st.st_size : 0;
     }
     j->written_seq = j->last_seq;
     rep->first_seq = j->first_seq;
@@ -466,6 +508,93 @@ int journal_replay(journal *j, uint64_t after_seq, journal_visit_fn fn,
     return 0;
 }
 
+/* Makes fd (open O_RDWR on path, data end at data_end) the writer:
+ * loads the block holding the data end into the stage and, in direct
+ * mode, reopens it O_DIRECT|O_DSYNC. A filesystem that refuses O_DIRECT
+ * (tmpfs, some network ones) puts the journal in buffered mode for good:
+ * pwrite + fdatasync, the same durability. Returns the writer or -1. */
+static int writer_fd(journal *j, const char *path, int fd, uint64_t data_end)
+{
+    if (!j->direct)
+        return fd;
+    j->stage_off = data_end / DIO_BLOCK * DIO_BLOCK;
+    j->stage_len = (size_t)(data_end - j->stage_off);
+    size_t got = 0;
+    while (got < j->stage_len) {
+        ssize_t r = pread(fd, j->stage + got, j->stage_len - got, (off_t)(j->stage_off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            close(fd);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    int dfd = open(path, O_RDWR | O_DIRECT | O_DSYNC);
+    if (dfd < 0 && errno == EINVAL) {
+        j->direct = false;
+        return fd;
+    }
+    close(fd);
+    return dfd;
+}
+
+/* The filesystem took O_DIRECT at open but refuses the write (EINVAL: it
+ * wants a larger alignment): go buffered for good and write the staged
+ * records the buffered way (pwrite, fdatasync). */
+static int stage_fallback(journal *j, char *err, size_t errlen)
+{
+    char path[512];
+    seg_path(j, j->seg_first[j->n_segs - 1], path, sizeof path);
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    close(j->fd);
+    j->fd = fd;
+    j->direct = false;
+    for (size_t done = 0; done < j->stage_len;) {
+        ssize_t w = pwrite(fd, j->stage + done, j->stage_len - done,
+                           (off_t)(j->stage_off + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return gpux_errf(err, errlen, "journal write: %s", strerror(errno));
+        done += (size_t)w;
+    }
+    if (fdatasync(fd) < 0)
+        return gpux_errf(err, errlen, "journal fdatasync: %s", strerror(errno));
+    j->stage_len = 0;
+    return 0;
+}
+
+/* Direct mode: writes the stage (padded with zeros to a whole block)
+ * with one O_DIRECT|O_DSYNC pwrite, then keeps the partial last block. */
+static int stage_flush(journal *j, char *err, size_t errlen)
+{
+    size_t full = (j->stage_len + DIO_BLOCK - 1) / DIO_BLOCK * DIO_BLOCK;
+    if (full == 0)
+        return 0;
+    memset(j->stage + j->stage_len, 0, full - j->stage_len);
+    for (;;) {
+        ssize_t w = pwrite(j->fd, j->stage, full, (off_t)j->stage_off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EINVAL)
+            return stage_fallback(j, err, errlen);
+        if (w < 0)
+            return gpux_errf(err, errlen, "journal write: %s", strerror(errno));
+        if ((size_t)w != full) /* not resumable at an unaligned length */
+            return gpux_errf(err, errlen, "journal write: short direct write "
+                             "(%zd of %zu bytes)", w, full);
+        break;
+    }
+    size_t keep = j->stage_len / DIO_BLOCK * DIO_BLOCK;
+    j->stage_len -= keep;
+    j->stage_off += keep;
+    memmove(j->stage, j->stage + keep, j->stage_len);
+    return 0;
+}
+
 static int roll(journal *j, uint64_t first, char *err, size_t errlen)
 {
     if (j->dirty && journal_sync(j, err, errlen) < 0)
@@ -476,17 +605,26 @@ static int roll(journal *j, uint64_t first, char *err, size_t errlen)
     char path[512];
     seg_path(j, first, path, sizeof path);
     int fd = -1;
+    uint64_t cap = 0;
     if (atomic_load(&j->spare_ready)) {
         char spare[512];
         snprintf(spare, sizeof spare, "%s/journal.spare", j->dir);
         if (rename(spare, path) == 0)
             fd = open(path, O_RDWR);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0)
+            cap = (uint64_t)st.st_size;
         pthread_mutex_lock(&j->prep_mu);
         atomic_store(&j->spare_ready, 0);
+        uint64_t next = cap * 2 > j->spare_bytes ? j->spare_bytes : cap * 2;
+        if (next > j->next_spare_bytes)
+            j->next_spare_bytes = next;
         pthread_mutex_unlock(&j->prep_mu);
     }
     if (fd < 0)
         fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0640);
+    if (fd >= 0)
+        fd = writer_fd(j, path, fd, 0);
     if (fd < 0)
         return gpux_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
     if (fsync_dir(j->dir) < 0) {
@@ -497,10 +635,28 @@ static int roll(journal *j, uint64_t first, char *err, size_t errlen)
         close(j->fd);
     j->fd = fd;
     j->cur_bytes = 0;
+    j->cur_cap = cap;
     j->seg_first[j->n_segs++] = first;
     if (j->first_seq == 0)
         j->first_seq = first;
     return 0;
+}
+
+/* Should the current (non-empty) segment be closed before writing len
+ * more bytes? When it is full; when the write would run past its zeros
+ * (extending a file makes the next fdatasync commit metadata too); and as
+ * soon as a spare is ready when it grows by append. */
+static bool roll_due(journal *j, size_t len)
+{
+    if (j->cur_bytes >= j->segment_bytes)
+        return true;
+    if (j->cur_cap > 0) {
+        uint64_t end = j->cur_bytes + len;
+        if (j->direct) /* the write is padded to a whole block */
+            end = (end + DIO_BLOCK - 1) / DIO_BLOCK * DIO_BLOCK;
+        return end > j->cur_cap;
+    }
+    return atomic_load(&j->spare_ready) != 0;
 }
 
 int journal_write(journal *j, const journal_record *recs, size_t n,
@@ -511,12 +667,22 @@ int journal_write(journal *j, const journal_record *recs, size_t n,
     uint64_t prev = j->written_seq > j->last_seq ? j->written_seq : j->last_seq;
     GPUX_ASSERT(prev == 0 || recs[0].seq == prev + 1);
     GPUX_ASSERT(recs[n - 1].seq == recs[0].seq + n - 1);
-    if (j->fd < 0 || j->cur_bytes >= j->segment_bytes)
+    size_t left = n * JOURNAL_RECORD_BYTES;
+    if (j->fd < 0 || (j->cur_bytes > 0 && roll_due(j, left)))
         if (roll(j, recs[0].seq, err, errlen) < 0)
             return -1;
     const uint8_t *p = (const uint8_t *)recs;
-    size_t left = n * JOURNAL_RECORD_BYTES;
-    uint64_t off = j->cur_bytes;
+    while (j->direct && left > 0) {
+        if (j->stage_len == STAGE_BYTES && stage_flush(j, err, errlen) < 0)
+            return -1;
+        size_t k = STAGE_BYTES - j->stage_len < left ? STAGE_BYTES - j->stage_len : left;
+        memcpy(j->stage + j->stage_len, p, k);
+        j->stage_len += k;
+        p += k;
+        left -= k;
+    }
+    /* buffered (or direct writes refused mid-way: the rest goes buffered) */
+    uint64_t off = j->cur_bytes + (n * JOURNAL_RECORD_BYTES - left);
     while (left > 0) {
         ssize_t w = pwrite(j->fd, p, left, (off_t)off);
         if (w < 0 && errno == EINTR)
@@ -530,9 +696,9 @@ int journal_write(journal *j, const journal_record *recs, size_t n,
     j->cur_bytes += n * JOURNAL_RECORD_BYTES;
     j->written_seq = recs[n - 1].seq;
     j->dirty = true;
-    /* ask for the next segment's spare once this one is half used: small
-     * journals never pay for a preallocated segment they do not need */
-    if (j->prep_started && j->cur_bytes >= j->segment_bytes / 2 &&
+    /* ask for the next segment's spare once this one is half used, or at
+     * once when this one grows by append (fresh or reopened journal) */
+    if (j->prep_started && (j->cur_cap == 0 || j->cur_bytes >= j->cur_cap / 2) &&
         !atomic_load(&j->spare_ready)) {
         pthread_mutex_lock(&j->prep_mu);
         if (!j->spare_wanted) {
@@ -548,8 +714,12 @@ int journal_sync(journal *j, char *err, size_t errlen)
 {
     if (!j->dirty)
         return 0;
-    if (fdatasync(j->fd) < 0)
+    if (j->direct) {
+        if (stage_flush(j, err, errlen) < 0)
+            return -1;
+    } else if (fdatasync(j->fd) < 0) {
         return gpux_errf(err, errlen, "journal fdatasync: %s", strerror(errno));
+    }
     j->dirty = false;
     j->last_seq = j->written_seq;
     return 0;
@@ -586,9 +756,9 @@ int journal_prune(journal *j, uint64_t upto_seq, char *err, size_t errlen)
     return removed;
 }
 
-/* Writes DIR/journal.spare: spare_bytes of zeros, synced, renamed into
+/* Writes DIR/journal.spare: bytes of zeros, synced, renamed into
  * place (a spare either exists whole or not at all). */
-static bool make_spare(journal *j, uint8_t *zeros, size_t zlen)
+static bool make_spare(journal *j, uint64_t bytes, uint8_t *zeros, size_t zlen)
 {
     char tmp[512], spare[512];
     snprintf(tmp, sizeof tmp, "%s/journal.spare.tmp", j->dir);
@@ -597,13 +767,23 @@ static bool make_spare(journal *j, uint8_t *zeros, size_t zlen)
     if (fd < 0)
         return false;
     bool ok = true;
-    for (uint64_t done = 0; ok && done < j->spare_bytes;) {
-        size_t n = j->spare_bytes - done < zlen ? (size_t)(j->spare_bytes - done) : zlen;
+    for (uint64_t done = 0; ok && done < bytes;) {
+        size_t n = bytes - done < zlen ? (size_t)(bytes - done) : zlen;
         ssize_t w = write(fd, zeros, n);
         if (w < 0 && errno == EINTR)
             continue;
         ok = w > 0;
         done += w > 0 ? (uint64_t)w : 0;
+        /* write back as we go (and wait for it: the helper runs at the
+         * disk's pace): a spare's worth of dirty pages flushed at once by
+         * the final fsync would queue ahead of the journal's own
+         * fdatasync (seen: 40-80 ms group commits while a 64 MiB spare
+         * was synced). Not a durability step (no cache flush): the final
+         * fsync below is. */
+        if (ok && w > 0)
+            sync_file_range(fd, (off_t)(done - (uint64_t)w), (off_t)w,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
     }
     ok = ok && fsync(fd) == 0;
     close(fd);
@@ -624,8 +804,9 @@ static void *prep_main(void *arg)
             pthread_cond_wait(&j->prep_cv, &j->prep_mu);
             continue;
         }
+        uint64_t bytes = j->next_spare_bytes;
         pthread_mutex_unlock(&j->prep_mu);
-        bool ok = make_spare(j, zeros, zlen);
+        bool ok = make_spare(j, bytes, zeros, zlen);
         pthread_mutex_lock(&j->prep_mu);
         if (ok) {
             atomic_store(&j->spare_ready, 1);
@@ -645,14 +826,44 @@ int journal_start_prealloc(journal *j, char *err, size_t errlen)
     char spare[512];
     snprintf(spare, sizeof spare, "%s/journal.spare", j->dir);
     struct stat st;
-    if (stat(spare, &st) == 0 && (uint64_t)st.st_size == j->spare_bytes)
+    if (stat(spare, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size <= j->spare_bytes)
         atomic_store(&j->spare_ready, 1); /* left by the previous run */
     else
         unlink(spare);
+    /* a journal that grows by append wants a spare now, not at half */
+    j->spare_wanted = !atomic_load(&j->spare_ready) && j->cur_cap == 0;
     if (pthread_create(&j->prep, NULL, prep_main, j) != 0)
         return gpux_errf(err, errlen, "cannot start the preallocation thread");
     j->prep_started = true;
     return 0;
+}
+
+int journal_set_buffered(journal *j, char *err, size_t errlen)
+{
+    GPUX_ASSERT(!j->dirty);
+    if (!j->direct)
+        return 0;
+    j->direct = false;
+    if (j->fd < 0)
+        return 0;
+    char path[512];
+    seg_path(j, j->seg_first[j->n_segs - 1], path, sizeof path);
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    close(j->fd);
+    j->fd = fd;
+    return 0;
+}
+
+bool journal_is_direct(const journal *j)
+{
+    return j->direct;
+}
+
+bool journal_spare_ready(const journal *j)
+{
+    return atomic_load(&j->spare_ready) != 0;
 }
 
 void journal_close(journal *j)
@@ -670,5 +881,6 @@ void journal_close(journal *j)
         close(j->fd);
     free(j->seg_first);
     free(j->chunk);
+    free(j->stage);
     free(j);
 }

@@ -2,8 +2,8 @@
  *
  * Every accepted command is appended as one fixed-size record (sequence
  * number, CRC32C, the wire_cmd with its stamped time) and made durable
- * (write + fdatasync, one per batch: group commit) before its reply leaves
- * the process. Records live in segment files DIR/journal-<first seq>.log
+ * (one O_DIRECT|O_DSYNC write, or write + fdatasync, per batch: group
+ * commit) before its reply leaves the process. Records live in segment files DIR/journal-<first seq>.log
  * (20 digits, so names sort by seq).
  *
  * On open the journal checks every record (magic, length, CRC, seq
@@ -19,6 +19,7 @@
 #ifndef GPUX_JOURNAL_H
 #define GPUX_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,21 +88,43 @@ int journal_append(journal *j, const journal_record *recs, size_t n,
                    char *err, size_t errlen);
 
 /* Group commit in two steps: journal_write appends records without
- * syncing (several batches may be written back to back), journal_sync
- * makes everything written so far durable (one fdatasync). A segment roll
- * syncs the old segment first. Same errors as journal_append. */
+ * syncing (several batches may be written back to back; in direct mode
+ * they are staged in memory, a full 1 MiB stage is written early),
+ * journal_sync makes everything written so far durable (one direct write,
+ * or one fdatasync). A segment roll syncs the old segment first. Same
+ * errors as journal_append. */
 int journal_write(journal *j, const journal_record *recs, size_t n,
                   char *err, size_t errlen);
 int journal_sync(journal *j, char *err, size_t errlen);
 
 /* Starts a helper thread that makes one zero-filled spare segment
- * (DIR/journal.spare) once the current segment is half used; a roll then
- * renames it into place and the
- * journal overwrites zeros instead of growing the file, which makes each
- * fdatasync much cheaper. A zero-filled tail is not damage: open treats it
- * as the end of the data. Optional (without it segments grow by append).
- * Returns 0 or -1 with a reason. journal_close stops the thread. */
+ * (DIR/journal.spare) ahead of need: at once when the current segment
+ * grows by append (a fresh or reopened journal), else once the current
+ * segment is half used. A roll renames the spare into place and the
+ * journal then overwrites zeros instead of growing the file, which makes
+ * each fdatasync much cheaper (no file size to commit); a segment that
+ * grows by append is rolled as soon as a spare is ready, and a
+ * preallocated one just before a write would run past its zeros. Spares
+ * start at 4 MiB and double up to the segment size, so a small journal
+ * never writes zeros it does not use. A zero-filled tail is not damage:
+ * open treats it as the end of the data. Optional (without it segments
+ * grow by append). Returns 0 or -1 with a reason. journal_close stops the
+ * thread. */
 int journal_start_prealloc(journal *j, char *err, size_t errlen);
+
+/* Writes go O_DIRECT|O_DSYNC by default (one write per group commit,
+ * durable when it returns; journal_sync then only writes what is staged),
+ * or buffered (pwrite, then fdatasync in journal_sync) when the
+ * filesystem refuses O_DIRECT or after journal_set_buffered. Both are
+ * equally durable: a record counts as durable only once journal_sync has
+ * returned 0. journal_set_buffered: before any write after open (asserted:
+ * nothing unsynced); returns 0 or -1 with a reason. */
+int journal_set_buffered(journal *j, char *err, size_t errlen);
+bool journal_is_direct(const journal *j);
+
+/* Is a spare ready for the next roll? Any thread (an atomic read); for
+ * tests and figures. */
+bool journal_spare_ready(const journal *j);
 
 /* Last durable seq (0 = empty) and first seq still on disk. */
 uint64_t journal_last_seq(const journal *j);

@@ -46,6 +46,10 @@ static const char usage[] =
     "  --contexts N       concurrent requests on the command endpoint, default 256\n"
     "  --batch-max N      commands per group commit, default 4096\n"
     "  --segment-mb N     journal segment size, default 64\n"
+    "  --journal-io direct|buffered  direct (default): one O_DIRECT|O_DSYNC\n"
+    "                     write per group commit (buffered when the filesystem\n"
+    "                     refuses it); buffered: write + fdatasync. Equally\n"
+    "                     durable: nothing is answered before it is on disk\n"
     "  --snapshot-every N commands between snapshots, default 1000000 (0 = off)\n"
     "  --snapshot-secs N  seconds between snapshots, default 600 (0 = off)\n"
     "Recovery:\n"
@@ -162,6 +166,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.cfg.clock_sim = !strcmp(v, "sim");
+        } else if (!strcmp(a, "--journal-io")) {
+            if (strcmp(v, "direct") && strcmp(v, "buffered")) {
+                fprintf(stderr, "gpux-matcher: --journal-io must be direct or buffered\n");
+                return 2;
+            }
+            o.journal_buffered = !strcmp(v, "buffered");
         } else {
             size_t k = 0;
             while (k < sizeof nums / sizeof nums[0] && strcmp(nums[k].name, a))

@@ -141,6 +141,7 @@ typedef struct service_opts {
     uint32_t snapshot_secs;    /* seconds between snapshots (0 = never) */
     uint32_t batch_max;        /* commands per group commit */
     bool repair_journal;
+    bool journal_buffered;     /* --journal-io buffered: write + fdatasync */
 } service_opts;
 
 /* Recovers state from data_dir (latest good snapshot + journal, verified

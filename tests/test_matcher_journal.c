@@ -170,6 +170,30 @@ static void test_torn_tail_cut(void **state)
     journal_close(j);
 }
 
+/* The end of the records in a segment: the first slot without the
+ * record magic (direct writes pad the file with zeros to a whole block,
+ * and a preallocated segment is zeros after its data). */
+static off_t data_end(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    off_t off = 0;
+    for (;; off += JOURNAL_RECORD_BYTES) {
+        uint32_t magic = 0;
+        if (pread(fd, &magic, 4, off) != 4 || magic != JOURNAL_MAGIC)
+            break;
+    }
+    close(fd);
+    return off;
+}
+
+static off_t size_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
 static void flip_byte(const char *path, off_t off)
 {
     int fd = open(path, O_RDWR);
@@ -196,9 +220,10 @@ static void test_corrupt_last_record_and_zero_tail(void **state)
     uint8_t zeros[3 * JOURNAL_RECORD_BYTES] = {0};
     assert_int_equal(write(fd, zeros, sizeof zeros), (ssize_t)sizeof zeros);
     close(fd);
+    off_t before = size_of(path);
     j = reopen(f, 0, &rep, 1);
     assert_int_equal(rep.last_seq, 49);
-    assert_int_equal(rep.cut_bytes, 4 * JOURNAL_RECORD_BYTES);
+    assert_int_equal(rep.cut_bytes, before - 49 * JOURNAL_RECORD_BYTES);
     assert_non_null(strstr(rep.cut_reason, "checksum"));
     journal_close(j);
     struct stat st;
@@ -217,14 +242,100 @@ static void test_corruption_in_the_middle(void **state)
     last_segment(f, path, sizeof path);
     flip_byte(path, 20 * JOURNAL_RECORD_BYTES + 100); /* record 21 */
     /* good records follow: not a torn tail, refuse */
+    off_t before = size_of(path);
+    assert_int_equal(data_end(path), 60 * JOURNAL_RECORD_BYTES);
     reopen(f, 0, &rep, 0);
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_size, 60 * JOURNAL_RECORD_BYTES); /* untouched */
+    assert_int_equal(size_of(path), before); /* untouched */
     /* the operator asks for repair: cut at the bad record */
     j = reopen(f, 1, &rep, 1);
     assert_int_equal(rep.last_seq, 20);
-    assert_int_equal(rep.cut_bytes, 40 * JOURNAL_RECORD_BYTES);
+    assert_int_equal(rep.cut_bytes, before - 20 * JOURNAL_RECORD_BYTES);
+    journal_close(j);
+}
+
+/* Corruption in a segment that is not the last: refused; repair cuts
+ * there and drops every later segment (this used to re-check the cut
+ * segment as if it were the next one and fail with a "gap"). */
+static void test_repair_in_an_earlier_segment(void **state)
+{
+    fx *f = *state;
+    journal_report rep;
+    journal *j = reopen(f, 0, &rep, 1);
+    append_range(j, 1, 1000, 97); /* 64 KiB segments: several files */
+    journal_close(j);
+    char path[512];
+    snprintf(path, sizeof path, "%s/journal-%020d.log", f->dir, 1);
+    flip_byte(path, 20 * JOURNAL_RECORD_BYTES + 100); /* record 21 */
+    reopen(f, 0, &rep, 0);
+    j = reopen(f, 1, &rep, 1);
+    assert_int_equal(rep.last_seq, 20);
+    assert_int_equal(rep.segments, 1);
+    assert_true(rep.dropped_records > 0);
+    char err[256];
+    visit v = {.next = 1};
+    assert_int_equal(journal_replay(j, 0, check_visit, &v, err, sizeof err), 0);
+    assert_int_equal(v.count, 20);
+    append_range(j, 21, 30, 10); /* and the journal goes on from there */
+    journal_close(j);
+    j = reopen(f, 0, &rep, 1);
+    assert_int_equal(rep.last_seq, 30);
+    journal_close(j);
+}
+
+/* Direct writes rewrite the block holding the data end: records written
+ * before (in this run or an earlier one) come back unchanged, whatever
+ * block boundary the data end falls on. */
+static void test_direct_partial_blocks(void **state)
+{
+    fx *f = *state;
+    journal_report rep;
+    char err[256];
+    uint64_t last = 0;
+    /* 7 records = 1568 bytes: reopens land at many offsets in a block */
+    for (int round = 0; round < 12; round++) {
+        journal *j = reopen(f, 0, &rep, 1);
+        assert_int_equal(rep.last_seq, last);
+        append_range(j, last + 1, last + 7, round % 2 ? 3 : 7);
+        last += 7;
+        journal_close(j);
+    }
+    journal *j = reopen(f, 0, &rep, 1);
+    assert_int_equal(rep.last_seq, last);
+    assert_int_equal(rep.cut_bytes, 0);
+    visit v = {.next = 1};
+    assert_int_equal(journal_replay(j, 0, check_visit, &v, err, sizeof err), 0);
+    assert_int_equal(v.count, last);
+    journal_close(j);
+}
+
+/* The buffered way (pwrite + fdatasync): records come back across
+ * segments, and files hold exactly the records (no block padding). */
+static void test_buffered_mode(void **state)
+{
+    fx *f = *state;
+    journal_report rep;
+    char err[256];
+    journal *j = reopen(f, 0, &rep, 1);
+    assert_int_equal(journal_set_buffered(j, err, sizeof err), 0);
+    assert_false(journal_is_direct(j));
+    append_range(j, 1, 700, 97); /* 64 KiB segments: several files */
+    journal_close(j);
+    j = reopen(f, 0, &rep, 1);
+    assert_int_equal(journal_set_buffered(j, err, sizeof err), 0);
+    assert_int_equal(rep.last_seq, 700);
+    assert_true(rep.segments > 1);
+    visit v = {.next = 1};
+    assert_int_equal(journal_replay(j, 0, check_visit, &v, err, sizeof err), 0);
+    assert_int_equal(v.count, 700);
+    append_range(j, 701, 750, 50); /* appends after a reopen */
+    journal_close(j);
+    char path[512];
+    last_segment(f, path, sizeof path);
+    assert_int_equal(size_of(path) % JOURNAL_RECORD_BYTES, 0);
+    assert_int_equal(size_of(path), data_end(path));
+    j = reopen(f, 0, &rep, 1);
+    assert_int_equal(rep.last_seq, 750);
+    assert_int_equal(rep.cut_bytes, 0);
     journal_close(j);
 }
 
@@ -241,13 +352,36 @@ static void test_seq_gap_detected(void **state)
     journal_record r;
     wire_cmd c = cmd_for(12);
     journal_record_encode(&r, 12, &c);
-    int fd = open(path, O_WRONLY | O_APPEND);
-    assert_int_equal(write(fd, &r, sizeof r), (ssize_t)sizeof r);
+    int fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, &r, sizeof r, data_end(path)), (ssize_t)sizeof r);
     close(fd);
     j = reopen(f, 0, &rep, 1);
     assert_int_equal(rep.last_seq, 10);
     assert_non_null(strstr(rep.cut_reason, "expected"));
     journal_close(j);
+}
+
+static off_t file_size(fx *f, uint64_t first)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/journal-%020llu.log", f->dir, (unsigned long long)first);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    return st.st_size;
+}
+
+/* Waits (bounded) until j has a spare ready; returns its size. */
+static off_t wait_spare(fx *f, journal *j)
+{
+    for (int i = 0; i < 20000 && !journal_spare_ready(j); i++)
+        usleep(1000);
+    assert_true(journal_spare_ready(j));
+    char spare[400];
+    snprintf(spare, sizeof spare, "%s/journal.spare", f->dir);
+    struct stat st;
+    assert_int_equal(stat(spare, &st), 0);
+    return st.st_size;
 }
 
 static void test_preallocated_segments(void **state)
@@ -257,17 +391,15 @@ static void test_preallocated_segments(void **state)
     char err[256];
     journal *j = reopen(f, 0, &rep, 1);
     assert_int_equal(journal_start_prealloc(j, err, sizeof err), 0);
-    /* half a segment in, the helper makes a spare (waited for, bounded);
-     * the next roll uses it */
+    /* an empty journal gets a spare at once (waited for, bounded): the
+     * first segment is a preallocated one; half of it in, the helper makes
+     * the next spare, which the next roll uses */
+    wait_spare(f, j);
     append_range(j, 1, 200, 50);
-    char spare[400];
-    snprintf(spare, sizeof spare, "%s/journal.spare", f->dir);
-    struct stat st;
-    for (int i = 0; i < 5000 && stat(spare, &st) != 0; i++)
-        usleep(1000);
-    assert_int_equal(stat(spare, &st), 0);
+    wait_spare(f, j);
     append_range(j, 201, 1000, 33);
     journal_close(j);
+    struct stat st;
     /* the current segment is zero-filled past its data: not damage */
     char path[512];
     last_segment(f, path, sizeof path);
@@ -302,6 +434,53 @@ static void test_preallocated_segments(void **state)
     v = (visit){.next = 1};
     assert_int_equal(journal_replay(j, 0, check_visit, &v, err, sizeof err), 0);
     assert_int_equal(v.count, 1010);
+    journal_close(j);
+}
+
+/* A journal that grows by append asks for a spare at once and moves onto
+ * it at the next write; spares double (4 MiB, 8 MiB, ...); a preallocated
+ * segment is rolled before a write would run past its zeros, so it never
+ * grows; a reopened preallocated segment keeps being filled in place. */
+static void test_spare_sizes_and_early_roll(void **state)
+{
+    fx *f = *state;
+    journal_report rep;
+    char err[512];
+    journal *j = NULL;
+    const uint64_t seg = 32u << 20, rec = JOURNAL_RECORD_BYTES;
+    const uint64_t first = 4u << 20, cap1 = first / rec;
+    assert_int_equal(journal_open(&j, f->dir, seg, 0, &rep, err, sizeof err), 0);
+    append_range(j, 1, 100, 100); /* no helper yet: grows by append */
+    assert_int_equal(journal_start_prealloc(j, err, sizeof err), 0);
+    assert_int_equal(wait_spare(f, j), (off_t)first);
+    append_range(j, 101, 200, 100); /* rolls onto the spare at once */
+    /* (a direct write pads to a whole 4 KiB block) */
+    assert_true(file_size(f, 1) >= (off_t)(100 * rec) &&
+                file_size(f, 1) < (off_t)(100 * rec + 4096));
+    assert_int_equal(file_size(f, 101), (off_t)first);
+    /* fill segment 101 exactly: its zeros end at seq 100 + cap1 */
+    append_range(j, 201, 100 + cap1, 100);
+    assert_int_equal(file_size(f, 101), (off_t)first);
+    assert_int_equal(wait_spare(f, j), (off_t)(2 * first)); /* doubled */
+    append_range(j, 101 + cap1, 300 + cap1, 50);
+    assert_int_equal(file_size(f, 101), (off_t)first); /* never grew */
+    assert_int_equal(file_size(f, 101 + cap1), (off_t)(2 * first));
+    journal_close(j);
+    assert_int_equal(journal_open(&j, f->dir, seg, 0, &rep, err, sizeof err), 0);
+    assert_int_equal(rep.segments, 3);
+    assert_int_equal(rep.last_seq, 300 + cap1);
+    assert_int_equal(rep.cut_bytes, 0);
+    visit v = {.next = 1};
+    assert_int_equal(journal_replay(j, 0, check_visit, &v, err, sizeof err), 0);
+    assert_int_equal(v.count, 300 + cap1);
+    /* reopened: the last segment still has zeros, appending stays there */
+    assert_int_equal(journal_start_prealloc(j, err, sizeof err), 0);
+    append_range(j, 301 + cap1, 400 + cap1, 100);
+    journal_close(j);
+    assert_int_equal(file_size(f, 101 + cap1), (off_t)(2 * first));
+    assert_int_equal(journal_open(&j, f->dir, seg, 0, &rep, err, sizeof err), 0);
+    assert_int_equal(rep.segments, 3);
+    assert_int_equal(rep.last_seq, 400 + cap1);
     journal_close(j);
 }
 
@@ -362,6 +541,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seq_gap_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preallocated_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spare_sizes_and_early_roll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_in_an_earlier_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffered_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_partial_blocks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
