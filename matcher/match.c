@@ -27,6 +27,20 @@
 #include "matcher/engine_internal.h"
 
 static int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+/* A book walk is a chain of cache misses (a level, then each order of its
+ * FIFO; on a busy day most levels hold one or two orders): asking for the
+ * level PF_LEVELS steps ahead and the first order of the level PF_ORDERS
+ * steps ahead overlaps them. Walks go from the best (last) level down. */
+#define PF_LEVELS 8
+#define PF_ORDERS 4
+static inline void walk_prefetch(const matcher_engine *e, const book_side *bs, uint32_t i)
+{
+    if (i >= PF_LEVELS)
+        __builtin_prefetch(&e->levels[bs->lvl[i - PF_LEVELS]]);
+    if (i >= PF_ORDERS)
+        __builtin_prefetch(&e->orders[e->levels[bs->lvl[i - PF_ORDERS]].head]);
+}
 static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* Can offer o take part in bid b (price aside)? lock: 0 or the provider
@@ -61,6 +75,7 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     for (uint32_t i = asks->n_levels; i-- > 0 && r > 0;) {
         if (-asks->keys[i] > b->price_micros) /* ask key = -price: no level load */
             break;
+        walk_prefetch(e, asks, i);
         const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
@@ -104,6 +119,7 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
     for (uint32_t i = asks->n_levels; i-- > 0;) {
         if (-asks->keys[i] > b->price_micros)
             break;
+        walk_prefetch(e, asks, i);
         const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
             const order *o = &e->orders[s];
