@@ -10,6 +10,8 @@
  *   bench gateway_account    req_per_s=… p99_ms=…   (GET /v1/account: a
  *                            matcher round trip without the journal, to
  *                            tell the nng round trip from the fsync)
+ * On stderr, after the runs: the matcher's group-commit figures (commands
+ * per commit, ms per write + fdatasync) for the whole invocation.
  * The orders are ioc bids that find nothing to trade: each is validated,
  * authenticated, journaled (fsync) and acknowledged, and the book stays
  * the same size however long the run. A benchmark asserts nothing.
@@ -56,7 +58,12 @@ static void stop_all(void)
     }
     n_pids = 0;
     if (tmpdir[0]) {
-        char cmd[300];
+        /* the matcher's group-commit figures (commands per commit), for
+         * whoever reads the progress output */
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "grep -h 'group commits' %s/matcher.log >&2", tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench: no group commit figures in %s/matcher.log\n", tmpdir);
         snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
         if (system(cmd) != 0)
             fprintf(stderr, "bench: could not remove %s\n", tmpdir);

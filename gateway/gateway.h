@@ -271,6 +271,8 @@ typedef struct gw_metrics {
     uint64_t orders_accepted;
     uint64_t orders_rejected;
     uint64_t trades;
+    uint64_t cmd_batches;    /* batched command messages sent */
+    uint64_t batched_cmds;   /* commands they carried */
     int64_t ledger_lag;      /* -1 = unknown */
     bool matcher_up;
     bool ledger_up;

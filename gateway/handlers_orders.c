@@ -1,9 +1,10 @@
 /* handlers_orders.c — POST/GET/DELETE/PATCH /v1/orders.
  *
- * Create sends one NEW_ORDER and renders the order straight from the
- * command's events (no second round trip on the hot path). A repeated
- * client_order_id comes back from the matcher as DUPLICATE with the first
- * order: 200 instead of 201. Get/cancel/replace show the order only to its
+ * Create sends one NEW_ORDER (batched with the other commands of the loop
+ * turn, batch.c) and renders the order straight from the command's events
+ * (as text: no JSON tree on the hot path). A repeated client_order_id
+ * comes back from the matcher as DUPLICATE with the first order: 200
+ * instead of 201. Get/cancel/replace show the order only to its
  * owner: another account's order is 404, exactly like one that does not
  * exist, so ids leak nothing. */
 #include <string.h>
@@ -82,8 +83,14 @@ static uint8_t status_of_done(uint16_t reason)
     }
 }
 
-/* Folds the events of an accepted NEW_ORDER into the order and its fills. */
-static int fold_events(wire_reader *rd, uint64_t id, wire_order *o, json_t *fills)
+#define TEXT_FILLS_MAX 64 /* fills rendered without jansson; more: the tree */
+#define TEXT_REPLY_BYTES (1024 + TEXT_FILLS_MAX * 160)
+
+/* Folds the events of an accepted NEW_ORDER into the order and its fills:
+ * into fills_json when given, else into fills[] (up to TEXT_FILLS_MAX;
+ * *n_fills counts them all, so a caller sees an overflow). */
+static int fold_events(wire_reader *rd, uint64_t id, wire_order *o, json_t *fills_json,
+                       wire_fill *fills, uint32_t *n_fills)
 {
     uint16_t type;
     wire_item it;
@@ -103,7 +110,12 @@ static int fold_events(wire_reader *rd, uint64_t id, wire_order *o, json_t *fill
             wire_fill f = {.trade_id = ev->trade_id, .price_micros = ev->price_micros,
                            .qty = ev->qty, .start_hour = ev->start_hour,
                            .end_hour = ev->end_hour};
-            json_array_append_new(fills, gw_render_fill(&f));
+            if (fills_json)
+                json_array_append_new(fills_json, gw_render_fill(&f));
+            else if (*n_fills < TEXT_FILLS_MAX)
+                fills[*n_fills] = f;
+            if (!fills_json)
+                (*n_fills)++;
             o->filled_qty += ev->qty; /* trades are counted from market data */
         } else if (ev->type == MATCHER_EV_DONE && ev->order_id == id) {
             done = status_of_done(ev->reason);
@@ -118,12 +130,27 @@ static int fold_events(wire_reader *rd, uint64_t id, wire_order *o, json_t *fill
     return 0;
 }
 
+static void query_order(gw_call *c, uint64_t order_id);
+
+/* An accepted order whose events were not at hand (batch.c): shown as the
+ * matcher remembers it now, still 201. */
+static void created_fetched(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
+{
+    (void)rc;
+    if (!gw_answered_ok(c, rep))
+        return;
+    reply_order(c, 201, rd, true);
+}
+
 static void order_created(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd)
 {
     (void)rc;
     gw_metrics *m = &c->srv->metrics;
     if (rep->status == WIRE_ST_DUPLICATE) {
-        reply_order(c, 200, rd, true);
+        if (rd)
+            reply_order(c, 200, rd, true);
+        else
+            query_order(c, rep->order_id); /* a batch result names the first order */
         return;
     }
     if (rep->status != WIRE_ST_OK) {
@@ -132,16 +159,40 @@ static void order_created(gw_call *c, int rc, const wire_reply *rep, wire_reader
         return;
     }
     m->orders_accepted++;
+    if (!rd) {
+        wire_query q = {.type = WIRE_Q_ORDER, .order_id = rep->order_id};
+        gw_call_query(c, &q, created_fetched);
+        return;
+    }
+    /* The common case, rendered as text; an order with very many fills
+     * takes the JSON tree (the reader is re-read from a copy). */
+    static wire_fill fills[TEXT_FILLS_MAX]; /* loop thread only */
+    static char text[TEXT_REPLY_BYTES];
+    wire_reader again = *rd;
     wire_order o;
     memset(&o, 0, sizeof o);
-    json_t *fills = json_array();
-    if (fold_events(rd, rep->order_id, &o, fills) != 0) {
-        json_decref(fills);
+    uint32_t n_fills = 0;
+    if (fold_events(rd, rep->order_id, &o, NULL, fills, &n_fills) != 0) {
         gw_reply_error(c, GW_ERR_INTERNAL, "unreadable events from the matcher");
         return;
     }
     memcpy(o.client_order_id, c->client_order_id, sizeof o.client_order_id);
-    gw_reply_json(c, 201, gw_render_order(c->srv, &o, fills));
+    int n = n_fills <= TEXT_FILLS_MAX
+                ? gw_render_order_text(c->srv, &o, fills, n_fills, text, sizeof text)
+                : -1;
+    if (n > 0) {
+        gw_reply_raw(c, 201, text, (size_t)n);
+        return;
+    }
+    json_t *fills_json = json_array();
+    memset(&o, 0, sizeof o);
+    if (fold_events(&again, rep->order_id, &o, fills_json, NULL, NULL) != 0) {
+        json_decref(fills_json);
+        gw_reply_error(c, GW_ERR_INTERNAL, "unreadable events from the matcher");
+        return;
+    }
+    memcpy(o.client_order_id, c->client_order_id, sizeof o.client_order_id);
+    gw_reply_json(c, 201, gw_render_order(c->srv, &o, fills_json));
 }
 
 void gw_h_order_create(gw_call *c)
@@ -176,7 +227,7 @@ void gw_h_order_create(gw_call *c)
     memcpy(w.client_order_id, r.client_order_id, sizeof r.client_order_id);
     _Static_assert(sizeof c->client_order_id >= sizeof r.client_order_id, "scratch fits");
     memcpy(c->client_order_id, r.client_order_id, sizeof r.client_order_id);
-    gw_call_cmd(c, &w, order_created);
+    gw_call_cmd_batched(c, &w, order_created);
 }
 
 /* ---- get / list ---------------------------------------------------------------- */
@@ -305,7 +356,7 @@ static void owner_checked(gw_call *c, int rc, const wire_reply *rep, wire_reader
         w.price_micros = c->new_price_micros;
         w.qty = c->new_qty;
     }
-    gw_call_cmd(c, &w, changed);
+    gw_call_cmd_batched(c, &w, changed);
 }
 
 static void check_owner(gw_call *c)

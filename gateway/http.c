@@ -588,6 +588,8 @@ int gw_server_start(gw_server *s, struct event_base *base, const gw_config *cfg,
         s->calls[i].next_free = s->free_calls;
         s->free_calls = &s->calls[i];
     }
+    if (!(s->batcher = gw_batcher_open(s, err, errlen)))
+        return -1;
     if (cfg->http_port >= 0 && !(s->http = listen_on(s, cfg->http_addr, cfg->http_port,
                                                          &s->http_port_bound, &s->http_bs, err,
                                                          errlen)))
@@ -616,6 +618,8 @@ void gw_server_stop_accepting(gw_server *s)
 
 void gw_server_stop(gw_server *s)
 {
+    gw_batcher_close(s->batcher);
+    s->batcher = NULL;
     gw_sse_close_all(s);
     if (s->http)
         evhttp_free(s->http);

@@ -30,6 +30,7 @@
 
 #define PUB_QUEUE_MAX 4096     /* market-data messages waiting for the loop */
 #define RECV_MAX_BYTES (16u * 1024u * 1024u)
+#define SUB_RECVBUF_MSGS 8192  /* nng's largest receive queue */
 
 typedef enum slot_state { SLOT_FREE, SLOT_SENDING, SLOT_RECEIVING, SLOT_DONE } slot_state;
 
@@ -67,6 +68,7 @@ struct gw_mc {
     uint64_t pub_dropped;
     bool closing;
     int efd;
+    bool wake_pending;         /* under mu: the loop has been poked */
     struct event *wake;
     gw_mc_pub_fn pub_fn;
     void *pub_arg;
@@ -77,6 +79,16 @@ static void poke(gw_mc *mc)
     uint64_t one = 1;
     ssize_t n = write(mc->efd, &one, sizeof one);
     (void)n; /* EAGAIN means the counter is already non-zero: loop will wake */
+}
+
+/* Under mu, after queueing: whether this thread must poke the loop. Only
+ * the first item after the loop last looked does (a syscall and a wake-up
+ * per burst, not per message: market data comes several per order). */
+static bool need_poke_locked(gw_mc *mc)
+{
+    bool first = !mc->wake_pending;
+    mc->wake_pending = true;
+    return first;
 }
 
 static void finish_slot(mc_slot *s, int rc, nng_msg *reply)
@@ -92,8 +104,10 @@ static void finish_slot(mc_slot *s, int rc, nng_msg *reply)
     else
         mc->done_head = s;
     mc->done_tail = s;
+    bool wake = need_poke_locked(mc);
     pthread_mutex_unlock(&mc->mu);
-    poke(mc);
+    if (wake)
+        poke(mc);
 }
 
 /* nng thread: one aio serves both stages of a request. */
@@ -130,10 +144,12 @@ static void sub_cb(void *arg)
         mc->pub_dropped++; /* the loop is behind: market data is best effort */
     }
     bool closing = mc->closing;
+    bool wake = need_poke_locked(mc);
     pthread_mutex_unlock(&mc->mu);
     if (m)
         nng_msg_free(m);
-    poke(mc);
+    if (wake)
+        poke(mc);
     if (!closing)
         nng_recv_aio(mc->sub, mc->sub_aio);
 }
@@ -190,6 +206,11 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     ssize_t r = read(fd, &n, sizeof n);
     (void)r;
     gw_mc *mc = arg;
+    /* From here on a new item pokes again; those queued so far are taken
+     * by the deliveries below. */
+    pthread_mutex_lock(&mc->mu);
+    mc->wake_pending = false;
+    pthread_mutex_unlock(&mc->mu);
     deliver_done(mc);
     deliver_pub(mc);
 }
@@ -251,6 +272,10 @@ static int open_sub(gw_mc *mc, const char *pub_addr, char *err, size_t errlen)
         r = nng_socket_set(mc->sub, NNG_OPT_SUB_SUBSCRIBE, "acct.", 5);
     if (r == 0)
         r = nng_socket_set_size(mc->sub, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
+    /* Orders take their own events from this feed (batch.c): a deep queue
+     * so a burst of commits is not dropped while the loop is busy. */
+    if (r == 0)
+        r = nng_socket_set_int(mc->sub, NNG_OPT_RECVBUF, SUB_RECVBUF_MSGS);
     if (r == 0)
         r = nng_socket_set_ms(mc->sub, NNG_OPT_RECONNMAXT, 1000);
     if (r == 0)

@@ -148,6 +148,13 @@ int gw_metrics_render(const gw_metrics *m, char *buf, size_t cap)
     put(&o, "# HELP gpux_gateway_trades_total Trades seen on the market data feed.\n"
             "# TYPE gpux_gateway_trades_total counter\n"
             "gpux_gateway_trades_total %llu\n", (unsigned long long)m->trades);
+    put(&o, "# HELP gpux_gateway_command_batches_total Batched command messages sent to the matcher.\n"
+            "# TYPE gpux_gateway_command_batches_total counter\n"
+            "gpux_gateway_command_batches_total %llu\n"
+            "# HELP gpux_gateway_batched_commands_total Commands sent inside batched messages.\n"
+            "# TYPE gpux_gateway_batched_commands_total counter\n"
+            "gpux_gateway_batched_commands_total %llu\n",
+        (unsigned long long)m->cmd_batches, (unsigned long long)m->batched_cmds);
     put(&o, "# HELP gpux_ledger_lag Matcher commands not yet settled by the ledger (-1 unknown).\n"
             "# TYPE gpux_ledger_lag gauge\n"
             "gpux_ledger_lag %lld\n", (long long)m->ledger_lag);

@@ -118,3 +118,170 @@ json_t *gw_render_market(const matcher_market_def *m)
     json_object_set_new(o, "tick", gw_json_money(m->tick_micros));
     return o;
 }
+
+/* ---- the order as text, without building a JSON tree ------------------------ */
+/* POST /v1/orders answers every order with this shape: writing it straight
+ * into a buffer saves the tree of small allocations jansson builds and
+ * frees per reply. It writes exactly what json_dumps(gw_render_order(),
+ * JSON_COMPACT) writes (tests/test_gateway_units.c compares the two). */
+
+typedef struct text_buf {
+    char *buf;
+    size_t cap, len;
+    bool full;
+} text_buf;
+
+static void tput(text_buf *t, const char *s, size_t n)
+{
+    if (t->full || n > t->cap - t->len) {
+        t->full = true;
+        return;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+}
+
+static void tputs(text_buf *t, const char *s)
+{
+    tput(t, s, strlen(s));
+}
+
+/* A JSON string with jansson's escapes ("\"", "\\", \b \f \n \r \t, other
+ * control bytes as \u00XX; everything else as is). */
+static void tstr(text_buf *t, const char *s)
+{
+    tput(t, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        const char *e = NULL;
+        switch (*p) {
+        case '"': e = "\\\""; break;
+        case '\\': e = "\\\\"; break;
+        case '\b': e = "\\b"; break;
+        case '\f': e = "\\f"; break;
+        case '\n': e = "\\n"; break;
+        case '\r': e = "\\r"; break;
+        case '\t': e = "\\t"; break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04X", *p);
+                e = esc;
+            }
+        }
+        if (e)
+            tputs(t, e);
+        else
+            tput(t, (const char *)p, 1);
+    }
+    tput(t, "\"", 1);
+}
+
+static void tkey(text_buf *t, const char *key)
+{
+    tstr(t, key);
+    tput(t, ":", 1);
+}
+
+static void tint(text_buf *t, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%" PRId64, v);
+    tput(t, b, (size_t)n);
+}
+
+static void tid(text_buf *t, uint64_t id)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRIu64, id);
+    tstr(t, b);
+}
+
+static void thour(text_buf *t, int64_t hour)
+{
+    char b[GW_TIME_STR_LEN];
+    if (hour < 0 || hour >= GW_HOUR_MAX)
+        tputs(t, "null");
+    else
+        tstr(t, gw_hour_format(hour, b));
+}
+
+static void tmoney(text_buf *t, int64_t micros)
+{
+    char b[GW_MONEY_STR_LEN];
+    tstr(t, gw_money_format(micros, b));
+}
+
+static void tfill(text_buf *t, const wire_fill *f)
+{
+    tputs(t, "{\"trade_id\":");
+    tid(t, f->trade_id);
+    tputs(t, ",\"price\":");
+    tmoney(t, f->price_micros);
+    tputs(t, ",\"qty\":");
+    tint(t, f->qty);
+    tputs(t, ",\"start\":");
+    thour(t, f->start_hour);
+    tputs(t, ",\"end\":");
+    thour(t, f->end_hour);
+    tputs(t, "}");
+}
+
+int gw_render_order_text(const gw_server *s, const wire_order *w, const wire_fill *fills,
+                         uint32_t n_fills, char *buf, size_t cap)
+{
+    text_buf t = {buf, cap, 0, false};
+    tputs(&t, "{\"order_id\":");
+    tid(&t, w->order_id);
+    tputs(&t, ",\"client_order_id\":");
+    if (w->client_order_id[0]) {
+        char coid[WIRE_CLIENT_ID_LEN];
+        memcpy(coid, w->client_order_id, sizeof coid);
+        coid[sizeof coid - 1] = '\0';
+        tstr(&t, coid);
+    } else {
+        tputs(&t, "null");
+    }
+    tputs(&t, ",\"status\":");
+    tstr(&t, wire_order_status_name(w->status));
+    tputs(&t, w->side == MATCHER_BUY ? ",\"side\":\"buy\"" : ",\"side\":\"sell\"");
+    bool known = s->cat && w->market < s->cat->n_markets;
+    tputs(&t, ",\"gpu\":");
+    known ? tstr(&t, s->cat->markets[w->market].gpu) : tputs(&t, "null");
+    tputs(&t, ",\"region\":");
+    known ? tstr(&t, s->cat->markets[w->market].region) : tputs(&t, "null");
+    tputs(&t, ",");
+    tkey(&t, "start");
+    thour(&t, w->start_hour);
+    tputs(&t, ",\"end\":");
+    thour(&t, w->end_hour);
+    tputs(&t, ",\"qty\":");
+    tint(&t, w->qty);
+    tputs(&t, ",\"filled_qty\":");
+    tint(&t, w->filled_qty);
+    tputs(&t, ",\"price\":");
+    tmoney(&t, w->price_micros);
+    tputs(&t, ",\"tif\":");
+    tstr(&t, tif_name(w->tif));
+    tputs(&t, ",\"min_qty\":");
+    tint(&t, w->min_qty);
+    if (w->side == MATCHER_SELL) {
+        tputs(&t, ",\"min_hours\":");
+        tint(&t, w->min_hours);
+    } else {
+        tputs(&t, w->single_provider ? ",\"single_provider\":true"
+                                     : ",\"single_provider\":false");
+    }
+    tputs(&t, ",\"expire_at\":");
+    if (w->expire_at_hour)
+        thour(&t, w->expire_at_hour);
+    else
+        tputs(&t, "null");
+    tputs(&t, ",\"fills\":[");
+    for (uint32_t i = 0; i < n_fills; i++) {
+        if (i)
+            tputs(&t, ",");
+        tfill(&t, &fills[i]);
+    }
+    tputs(&t, "]}");
+    return t.full ? -1 : (int)t.len;
+}

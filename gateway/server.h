@@ -45,6 +45,26 @@ int gw_mc_send(gw_mc *mc, const uint8_t *msg, size_t len, gw_mc_done_fn fn, void
 int gw_mc_call_blocking(const char *cmd_addr, const uint8_t *msg, size_t len,
                         int timeout_ms, uint8_t **out, size_t *out_len);
 
+/* ---- command batching (batch.c) ------------------------------------------ */
+
+typedef struct gw_batcher gw_batcher;
+struct gw_server;
+
+/* Allocates the batch pool and the flush event on s->base (s->mc may be
+ * opened later; it is used only when a batch is sent). Returns NULL with
+ * a reason in err. Loop thread. */
+gw_batcher *gw_batcher_open(struct gw_server *s, char *err, size_t errlen);
+/* Answers 503 to every command collected but not sent yet, then frees.
+ * Batches in flight must have completed (gw_mc_close fires them first). */
+void gw_batcher_close(gw_batcher *bt);
+/* A market-data message as received (msg = the PUB message after its
+ * topic; acct: the topic is "acct.<account>.", else another topic): an
+ * account message is kept for the order it may complete; every message
+ * tells how far market data has come. Loop thread; msg is only read
+ * during the call; bt may be NULL (not open yet). */
+void gw_batcher_on_pub(gw_batcher *bt, bool acct, uint32_t account, const uint8_t *msg,
+                       size_t len);
+
 /* ---- TLS (tls.c) --------------------------------------------------------- */
 
 typedef struct gw_tls gw_tls;
@@ -96,6 +116,7 @@ struct gw_server {
     struct evhttp *https;
     gw_tls *tls;
     gw_mc *mc;
+    gw_batcher *batcher;         /* commands coalesced per loop turn */
     struct event *tick;          /* 1 s housekeeping */
     gw_keys keys;
     uint32_t keys_loaded;        /* KEYS cursor: index of the next key */
@@ -177,6 +198,13 @@ void gw_call_release(gw_call *c, int status);
 void gw_call_send(gw_call *c, const uint8_t *msg, size_t len, gw_step_fn step);
 void gw_call_query(gw_call *c, const wire_query *q, gw_step_fn step);
 void gw_call_cmd(gw_call *c, const wire_cmd *w, gw_step_fn step);
+/* Like gw_call_cmd, but the command joins the batch of this loop turn
+ * (batch.c). step gets the command's own outcome: rep as for a single
+ * command (status, reason, seq, order_id; no detail), and rd = its events
+ * when they are known, or NULL when they are not (a batched command that
+ * is not an accepted new order, or whose events could not be fetched):
+ * the step then fetches what it needs. On failure to send: 503. */
+void gw_call_cmd_batched(gw_call *c, const wire_cmd *w, gw_step_fn step);
 /* Maps a non-OK wire reply to the api.md error and answers. */
 void gw_reply_wire_error(gw_call *c, const wire_reply *rep);
 /* In a step: true when the matcher answered OK; otherwise the api.md error
@@ -217,6 +245,12 @@ json_t *gw_render_order(const gw_server *s, const wire_order *o, json_t *fills);
 json_t *gw_render_fill(const wire_fill *f);
 json_t *gw_render_account(const wire_account *a);
 json_t *gw_render_market(const matcher_market_def *m);
+/* The order with its n_fills fills as compact JSON text in buf (cap bytes,
+ * not NUL-terminated): the same bytes as json_dumps(gw_render_order(...),
+ * JSON_COMPACT), without the tree. Returns the length, or -1 when cap is
+ * too small. */
+int gw_render_order_text(const gw_server *s, const wire_order *w, const wire_fill *fills,
+                         uint32_t n_fills, char *buf, size_t cap);
 
 /* sse.c */
 void gw_sse_start(gw_call *c, const gw_key_entry *key);

@@ -202,15 +202,22 @@ static json_t *fill_for_account(gw_server *s, const wire_event *ev, uint32_t acc
 
 static void on_event(gw_server *s, const wire_event *ev, bool account_topic, uint32_t account)
 {
+    /* Every order's book events come through here: with no stream open,
+     * rendering them (a JSON tree, its text, a scan of the stream slots)
+     * was most of the gateway's market-data cost, for nobody. */
+    bool listeners = s->sse && s->n_sse > 0;
     if (!account_topic) {
         if (ev->type == MATCHER_EV_TRADE) {
             s->metrics.trades++;
-            broadcast(s, "trade", trade_json(s, ev), false, 0);
-        } else if (change_name(ev->type)) {
+            if (listeners)
+                broadcast(s, "trade", trade_json(s, ev), false, 0);
+        } else if (change_name(ev->type) && listeners) {
             broadcast(s, "book", order_json(s, ev, false), false, 0);
         }
         return;
     }
+    if (!listeners)
+        return;
     if (ev->type == MATCHER_EV_TRADE)
         broadcast(s, "order", fill_for_account(s, ev, account), true, account);
     else if (change_name(ev->type) && ev->account == account)
@@ -228,6 +235,8 @@ void gw_sse_on_pub(void *arg, const uint8_t *msg, size_t len)
     uint32_t account = acct ? (uint32_t)strtoul(topic + 5, NULL, 10) : 0;
     if (!acct && strncmp(topic, "mkt.", 4) != 0)
         return;
+    /* an order's own events, for its batched reply (batch.c) */
+    gw_batcher_on_pub(s->batcher, acct, account, msg + off, len - off);
     if (!s->sse || s->n_sse == 0) {
         if (acct)
             return;

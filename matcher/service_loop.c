@@ -54,6 +54,7 @@
 #define FEED_CONTEXTS 4
 #define PUBS_PER_BATCH 65536
 #define TOPICS_PER_CMD 16
+#define PUB_SENDBUF_MSGS 8192
 #define MAX_REQUEST_BYTES (sizeof(wire_hdr) + WIRE_MAX_BATCH_CMDS * sizeof(wire_cmd))
 
 /* ---- logging ---------------------------------------------------------------- */
@@ -1106,6 +1107,13 @@ static int open_endpoints(loop *L)
     nng_pipe_notify(L->pub_sock, NNG_PIPE_EV_REM_POST, pub_pipe_cb, L);
     nng_socket_set_size(L->cmd_sock, NNG_OPT_RECVMAXSZ, MAX_REQUEST_BYTES);
     nng_socket_set_size(L->feed_sock, NNG_OPT_RECVMAXSZ, MAX_REQUEST_BYTES);
+    /* Each commit publishes a burst (2-3 messages per command); nng's
+     * default queue of 16 per subscriber dropped about half of them under
+     * load, and the gateway then fetches the feed instead. 8192 is nng's
+     * largest. Market data may still drop (it is best effort); the feed
+     * is the reliable path. */
+    if ((rv = nng_socket_set_int(L->pub_sock, NNG_OPT_SENDBUF, PUB_SENDBUF_MSGS)) != 0)
+        logf_("market data send buffer: %s (keeping nng's default)", nng_strerror(rv));
     struct { nng_socket s; const char *addr; const char *what; } eps[] = {
         {L->cmd_sock, o->cmd_addr, "command"},
         {L->feed_sock, o->feed_addr, "feed"},

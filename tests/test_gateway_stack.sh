@@ -502,11 +502,139 @@ ok(vals.get('gpux_gateway_requests_total{route="order_create",status="201"}', 0)
    and vals.get("gpux_gateway_trades_total", 0) >= 1 and "gpux_ledger_lag" in vals,
    "metrics count requests by route and status, a cumulative latency histogram, trades, ledger lag", text[:2000])
 
+# ---- batching: concurrent commands share one matcher message ---------------------------------
+# Requests that reach the gateway in the same loop turn go to the matcher
+# as one batched message (gateway/batch.c). Each must still get its own
+# answer: its own order, its own error, idempotency, cancels, replaces.
+def metric(name):
+    _, _, text_, _ = pub.req("GET", "/metrics")
+    for l_ in text_.splitlines():
+        if l_.startswith(name + " "):
+            return float(l_.split()[1])
+    return -1.0
+
+def burst(jobs, url=None):
+    """Runs every (client, method, path, body) at once: connections are
+    opened first, then all requests are sent together."""
+    import threading as th_
+    res = [None] * len(jobs)
+    gate = th_.Barrier(len(jobs))
+    def run(i, cl, method, path, body):
+        c_ = Client(url or URL, cl.key)
+        c_._conn().connect()
+        try:
+            gate.wait(10)
+        except th_.BrokenBarrierError:
+            pass
+        try:
+            res[i] = c_.req(method, path, body)
+        except Exception as e_:
+            res[i] = (0, None, str(e_), None)
+    ts_ = [th_.Thread(target=run, args=(i,) + j) for i, j in enumerate(jobs)]
+    for t_ in ts_: t_.start()
+    for t_ in ts_: t_.join(60)
+    return res
+
+batched_before = metric("gpux_gateway_batched_commands_total")
+keep = B2.req("POST", "/v1/orders", order("buy", qty=8, price="0.45"))[1]
+batched_ok, answers_ok, detail = False, True, []
+for round_ in range(10):
+    rest = [B2.req("POST", "/v1/orders", order("buy", qty=8, price="0.40"))[1] for _ in range(5)]
+    jobs = [(B1, "POST", "/v1/orders", order("buy", qty=8, price="0.01", tif="ioc", client_order_id=f"bb{round_}-{k}"))
+            for k in range(12)]
+    jobs += [(B2, "DELETE", f"/v1/orders/{o['order_id']}", None) for o in rest[:3]]
+    jobs += [(B2, "PATCH", f"/v1/orders/{rest[3]['order_id']}", {"price": "0.35", "qty": 16})]
+    jobs += [(B1, "POST", "/v1/orders", order("buy", qty=800, price="900"))]
+    jobs += [(BOTH, "POST", "/v1/orders", order("sell", qty=8, price="0.30", start=S, end=E, tif="post_only"))]
+    jobs += [(B1, "POST", "/v1/orders", order("buy", qty=8, price="0.02", tif="ioc", client_order_id=f"dup{round_}"))] * 2
+    jobs += [(B2, "DELETE", f"/v1/orders/{rest[4]['order_id']}", None)] * 2
+    cross = round_ == 0
+    if cross:
+        jobs += [(B2, "POST", "/v1/orders", order("buy", qty=8, price="2.50", start=hour(3, 16), end=hour(3, 18)))]
+    res = burst(jobs)
+    good = []
+    for k in range(12):
+        st_, js_ = res[k][0], res[k][1]
+        good.append(st_ == 201 and js_["client_order_id"] == f"bb{round_}-{k}" and js_["status"] == "cancelled"
+                    and js_["qty"] == 8 and js_["price"] == "0.01" and js_["fills"] == [])
+    for k, o in enumerate(rest[:3]):
+        st_, js_ = res[12 + k][0], res[12 + k][1]
+        good.append(st_ == 200 and js_["order_id"] == o["order_id"] and js_["status"] == "cancelled")
+    st_, js_ = res[15][0], res[15][1]
+    good.append(st_ == 200 and js_["order_id"] == rest[3]["order_id"] and js_["price"] == "0.35" and js_["qty"] == 16)
+    good.append(is_error(res[16][0], res[16][1], "insufficient_funds", 422))
+    good.append(is_error(res[17][0], res[17][1], "would_match", 422))
+    d1, d2 = res[18], res[19]
+    good.append(sorted([d1[0], d2[0]]) == [200, 201] and d1[1]["order_id"] == d2[1]["order_id"]
+                and d1[1]["client_order_id"] == f"dup{round_}")
+    c1, c2 = sorted([res[20], res[21]], key=lambda r_: r_[0])
+    good.append(c1[0] == 200 and c1[1]["status"] == "cancelled" and is_error(c2[0], c2[1], "conflict", 409))
+    if cross:
+        st_, js_ = res[22][0], res[22][1]
+        good.append(st_ == 201 and js_["status"] == "filled" and js_["filled_qty"] == 8 and len(js_["fills"]) == 1
+                    and js_["fills"][0]["price"] == "2.00" and js_["fills"][0]["qty"] == 8)
+    if not all(good):
+        answers_ok = False
+        detail.append([(i, r_[0], r_[2][:200]) for i, (g_, r_) in enumerate(zip(good, res)) if not g_][:5])
+    B2.req("DELETE", f"/v1/orders/{rest[3]['order_id']}")
+    if metric("gpux_gateway_batched_commands_total") > batched_before:
+        batched_ok = True
+        if round_ >= 1:
+            break
+B2.req("DELETE", f"/v1/orders/{keep['order_id']}")
+ok(batched_ok, "concurrent orders, cancels and replaces went to the matcher in batched messages",
+   (batched_before, metric("gpux_gateway_batched_commands_total")))
+ok(answers_ok, "in a batch every request gets its own answer: its order, its fill, its error (422s do not "
+   "affect the others), one order per client_order_id (201 + 200), cancels (a second cancel: 409) and replaces", detail)
+st, js, _, _ = B1.req("GET", "/v1/orders")
+ok(st == 200 and js["orders"] == [], "the batched ioc orders left nothing resting", js)
+# Without market data (this gateway's market-data endpoint leads nowhere)
+# a batched order's events come from the matcher's feed instead.
+ready3 = os.path.join(T, "gw3.ready")
+log3 = open(os.path.join(T, "gw3.log"), "w")
+g3p = subprocess.Popen([os.path.join(os.environ["BIN"], "gpux-gateway"), "--http-port", "0",
+                        "--matcher-cmd", f"ipc://{T}/cmd", "--matcher-pub", f"ipc://{T}/nopub",
+                        "--rate", "0", "--ready-file", ready3],
+                       stdout=log3, stderr=log3, env={k: v for k, v in os.environ.items() if k != "GPUX_ADMIN_KEY"})
+for _ in range(600):
+    if os.path.exists(ready3):
+        break
+    time.sleep(0.1)
+URL3 = open(ready3).read().split("GATEWAY_URL=")[1].split()[0] if os.path.exists(ready3) else "http://127.0.0.1:1"
+feed_ok, feed_batched, detail = True, False, []
+for round_ in range(10):
+    jobs = [(B1, "POST", "/v1/orders", order("buy", qty=8, price="0.01", tif="ioc", client_order_id=f"fd{round_}-{k}"))
+            for k in range(10)]
+    if round_ == 0:
+        jobs.append((B2, "POST", "/v1/orders", order("buy", qty=8, price="2.50", start=hour(3, 18), end=hour(3, 19))))
+    res = burst(jobs, URL3)
+    good = [r_[0] == 201 and r_[1]["client_order_id"] == f"fd{round_}-{k}" and r_[1]["status"] == "cancelled"
+            for k, r_ in enumerate(res[:10])]
+    if round_ == 0:
+        good.append(res[10][0] == 201 and res[10][1]["status"] == "filled" and len(res[10][1]["fills"]) == 1
+                    and res[10][1]["fills"][0]["price"] == "2.00")
+    if not all(good):
+        feed_ok = False
+        detail.append([r_[:3] for g_, r_ in zip(good, res) if not g_][:3])
+    c3 = Client(URL3)
+    _, _, mtext, _ = c3.req("GET", "/metrics")
+    if any(l_.startswith("gpux_gateway_batched_commands_total ") and float(l_.split()[1]) > 0
+           for l_ in mtext.splitlines()):
+        feed_batched = True
+        break
+ok(feed_ok and feed_batched, "without market data, batched orders are completed from the matcher's feed", detail)
+g3p.send_signal(signal.SIGTERM)
+g3p.wait(timeout=30)
+
 # ---- matcher down: 503, nothing accepted ------------------------------------------------------------------
 os.kill(int(os.environ["MPID"]), signal.SIGKILL)
 time.sleep(0.3)
 st, js, _, _ = B1.req("POST", "/v1/orders", order("buy", qty=8, price="2.00"))
 ok(is_error(st, js, "unavailable", 503), "matcher killed: POST /v1/orders is 503 unavailable", js)
+res = burst([(B1 if k % 2 else B2, "POST", "/v1/orders", order("buy", qty=8, price="0.01", tif="ioc"))
+             for k in range(8)])
+ok(all(is_error(r_[0], r_[1], "unavailable", 503) for r_ in res),
+   "matcher killed: every request of a concurrent burst gets 503 unavailable", [r_[:3] for r_ in res])
 st, js, _, _ = pub.req("GET", "/healthz")
 ok(st == 503 and js["matcher"] == "down", "matcher killed: /healthz 503 says matcher down", js)
 # The matcher comes back on the same data: the gateway reconnects by itself,

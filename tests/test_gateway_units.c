@@ -7,11 +7,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "gateway/gateway.h"
+#include "gateway/server.h"
 
 /* ---- money ---- */
 
@@ -441,6 +443,77 @@ static void test_metrics(void **state)
     assert_int_equal(gw_metrics_render(&m, buf, 100), -1);
 }
 
+/* ---- order rendering: the text path writes what jansson writes ---- */
+
+static void check_order_text(const gw_server *srv, const wire_order *o, const wire_fill *f,
+                             uint32_t n)
+{
+    json_t *fills = json_array();
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(fills, gw_render_fill(&f[i]));
+    json_t *tree = gw_render_order(srv, o, fills);
+    char *want = json_dumps(tree, JSON_COMPACT);
+    json_decref(tree);
+    assert_non_null(want);
+    char got[4096];
+    int len = gw_render_order_text(srv, o, f, n, got, sizeof got);
+    assert_true(len > 0);
+    got[len] = '\0';
+    assert_string_equal(got, want);
+    /* too small a buffer fails as a whole */
+    assert_int_equal(gw_render_order_text(srv, o, f, n, got, (size_t)len - 1), -1);
+    free(want);
+}
+
+static void test_render_order_text(void **state)
+{
+    (void)state;
+    static matcher_catalog rcat;
+    static gw_server srv;
+    memset(&rcat, 0, sizeof rcat);
+    rcat.n_markets = 2;
+    strcpy(rcat.markets[0].gpu, "H100");
+    strcpy(rcat.markets[0].region, "us-east");
+    strcpy(rcat.markets[1].gpu, "A\"1\\0");
+    strcpy(rcat.markets[1].region, "eu\tw");
+    srv.cat = &rcat;
+    wire_order o;
+    memset(&o, 0, sizeof o);
+    o.order_id = 18446744073709551615ULL;
+    o.side = MATCHER_BUY;
+    o.tif = 1;
+    o.status = WIRE_ORDER_UNFILLED;
+    o.qty = 64;
+    o.filled_qty = 16;
+    o.min_qty = 8;
+    o.price_micros = 2350000;
+    o.start_hour = 490000;
+    o.end_hour = 490024;
+    check_order_text(&srv, &o, NULL, 0);
+    wire_fill f[3];
+    memset(f, 0, sizeof f);
+    for (int i = 0; i < 3; i++) {
+        f[i].trade_id = (uint64_t)i + 1;
+        f[i].price_micros = 1 + i * 1000001;
+        f[i].qty = 8 * (i + 1);
+        f[i].start_hour = 490000 + i;
+        f[i].end_hour = i == 2 ? GW_HOUR_MAX : 490001 + i; /* out of range: null */
+    }
+    strcpy(o.client_order_id, "my-\"42\"\\x~");
+    o.single_provider = 1;
+    o.expire_at_hour = 490100;
+    check_order_text(&srv, &o, f, 3);
+    o.side = MATCHER_SELL;
+    o.min_hours = 24;
+    o.market = 1;
+    o.status = WIRE_ORDER_PARTIALLY_FILLED;
+    o.start_hour = -1;
+    check_order_text(&srv, &o, f, 1);
+    o.market = 7; /* not in the catalog: gpu and region null */
+    o.price_micros = 0;
+    check_order_text(&srv, &o, f, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_render_order_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
