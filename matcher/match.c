@@ -43,6 +43,15 @@ static inline void walk_prefetch(const matcher_engine *e, const book_side *bs, u
 }
 static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
+/* The most offer o (avail GPUs over the window) can give an all-or-none
+ * bid with r left: a step of an all-or-none plan takes min(avail, r') for
+ * some r' <= r, and only when that reaches o's min_qty. */
+static int32_t share(int32_t avail, int32_t r, const order *o)
+{
+    int32_t t = min32(avail, r);
+    return t >= o->min_qty ? t : 0;
+}
+
 /* Can offer o take part in bid b (price aside)? lock: 0 or the provider
  * the bid is bound to. */
 static bool offer_eligible(const matcher_engine *e, const order *b, const order *o, uint32_t lock)
@@ -82,7 +91,7 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
             if (!offer_eligible(e, b, o, lock))
                 continue;
             int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
-            e->plan_avail_qty += min32(avail, r0);
+            e->plan_avail_qty += share(avail, r0, o);
             int32_t t = min32(avail, r);
             int32_t bmin = all ? 0 : min32(b->min_qty, r);
             if (t <= 0 || t < max32(o->min_qty, bmin))
@@ -133,7 +142,7 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
                 e->sp_avail[p] = 0;
             }
             int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
-            e->sp_avail[p] += min32(avail, r);
+            e->sp_avail[p] += share(avail, r, o);
             if (e->sp_avail[p] > e->plan_avail_qty)
                 e->plan_avail_qty = e->sp_avail[p]; /* only one provider can fill it */
             int32_t t = min32(avail, e->sp_rem[p]);
@@ -194,9 +203,9 @@ static bool plan_bound_rules_out(matcher_engine *e, order *b, const order *o, in
     if (b->plan_epoch != e->books[b->market].plan_epoch)
         return false;
     int32_t r = bid_remaining(b);
-    int32_t t = min32(avail, r);
     if (!bid_all_or_none(b))
-        return t < max32(o->min_qty, min32(b->min_qty, r)); /* o cannot start a step */
+        return min32(avail, r) < max32(o->min_qty, min32(b->min_qty, r)); /* o cannot start a step */
+    int32_t t = share(avail, r, o);
     if ((int64_t)b->plan_bound_qty + t >= r)
         return false;
     if (record)
