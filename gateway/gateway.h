@@ -38,16 +38,14 @@ void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define GW_MONEY_STR_LEN 24
 /* "YYYY-MM-DDTHH:00:00Z" plus NUL. */
 #define GW_TIME_STR_LEN 21
-/* Largest integer part accepted when parsing money: 12 digits (< $1e12),
- * so every accepted value fits int64 micros with room to spare. */
-#define GW_MONEY_MAX_INT_DIGITS 12
 /* Hours are accepted for years 1970..9999. */
 #define GW_HOUR_MAX 70389528LL /* 10000-01-01T00:00:00Z in hours */
 
 /* Parses an unsigned decimal string of len bytes ("2.35", "1234.500000",
- * "7") exactly into micro-dollars. Grammar: 1..12 digits, optionally '.'
- * and 1..6 digits. No sign, exponent, spaces, or more than 6 decimals.
- * Returns 0 and sets *out_micros, or -1 (nothing written). */
+ * "7") exactly into micro-dollars: gpux_money_parse's grammar (1..12
+ * digits, optionally '.' and 1..6 digits; no sign, exponent, spaces, or
+ * more than 6 decimals). Returns 0 and sets *out_micros, or -1 (nothing
+ * written); s NULL is -1. */
 int gw_money_parse(const char *s, size_t len, int64_t *out_micros);
 
 /* Formats micros as a decimal string with at least 2 and at most 6

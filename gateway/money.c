@@ -1,7 +1,8 @@
 /* money.c — exact decimal money strings and RFC 3339 whole hours.
  *
  * The API carries money and prices as decimal strings and times as
- * "YYYY-MM-DDTHH:00:00Z" (include/gpux_units.h, shared with the simulator).
+ * "YYYY-MM-DDTHH:00:00Z" (both read by include/gpux_units.h, shared with
+ * the simulator and the catalog).
  * Both are parsed digit by digit into integers
  * (micro-dollars, hours since the epoch): no strtod, no rounding, no locale,
  * no timezone database. Anything that is not exactly the grammar is
@@ -13,40 +14,9 @@
 #include "gpux_assert.h"
 #include "gpux_units.h"
 
-_Static_assert(GW_MONEY_MAX_INT_DIGITS <= 12, "integer part must fit int64 micros");
-
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
 int gw_money_parse(const char *s, size_t len, int64_t *out_micros)
 {
-    if (!s || len == 0 || len > GW_MONEY_MAX_INT_DIGITS + 1 + 6)
-        return -1;
-    size_t i = 0;
-    int64_t whole = 0;
-    while (i < len && is_digit(s[i])) {
-        whole = whole * 10 + (s[i] - '0');
-        i++;
-    }
-    if (i == 0 || i > GW_MONEY_MAX_INT_DIGITS)
-        return -1;
-    int64_t frac = 0;
-    int frac_digits = 0;
-    if (i < len) {
-        if (s[i] != '.')
-            return -1;
-        i++;
-        while (i < len && is_digit(s[i]) && frac_digits < 6) {
-            frac = frac * 10 + (s[i] - '0');
-            frac_digits++;
-            i++;
-        }
-        if (frac_digits == 0 || i != len)
-            return -1; /* "5." or a 7th decimal or trailing junk */
-    }
-    for (int d = frac_digits; d < 6; d++)
-        frac *= 10;
-    *out_micros = whole * MATCHER_MICROS_PER_USD + frac;
-    return 0;
+    return s ? gpux_money_parse(s, len, INT64_MAX, 0, out_micros) : -1;
 }
 
 char *gw_money_format(int64_t micros, char *buf)

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "gpux_assert.h"
+#include "gpux_units.h"
 
 #define CATALOG_DEFAULT_LOT 8
 #define CATALOG_DEFAULT_TICK_MICROS 100 /* $0.0001 */
@@ -29,7 +30,6 @@
 #define CATALOG_MAX_GPUS MATCHER_MAX_MARKETS
 #define CATALOG_MAX_REGIONS MATCHER_MAX_MARKETS
 #define CATALOG_MAX_TOKENS 8            /* directive + names + options */
-#define CATALOG_MICRO_DIGITS 6          /* decimal places of one micro-dollar */
 
 _Static_assert(CATALOG_MAX_LINE_LEN < 1024, "line buffer lives on the stack");
 _Static_assert(MATCHER_NAME_LEN >= 2, "names need at least one character");
@@ -110,40 +110,12 @@ static bool tick_ok(int64_t tick_micros)
 }
 
 /* Parses a decimal dollar amount ("0.0001", "1", "0.25") exactly into
- * micro-dollars. Digits only, at most one '.', digits after it beyond the
- * sixth must be zero. Returns 0, or -1 when malformed or > max_micros. */
+ * micro-dollars: the API's grammar (gpux_units.h), and digits beyond the
+ * sixth decimal allowed when they are zero. Returns 0, or -1 when
+ * malformed or > max_micros. */
 static int parse_dollars(const char *s, int64_t max_micros, int64_t *out)
 {
-    int64_t whole = 0, frac = 0;
-    int whole_digits = 0, frac_digits = 0;
-    const char *c = s;
-    for (; *c >= '0' && *c <= '9'; c++) {
-        whole = whole * 10 + (*c - '0');
-        if (++whole_digits > 12) /* > $1e12 is never a sane tick */
-            return -1;
-    }
-    if (*c == '.') {
-        for (c++; *c >= '0' && *c <= '9'; c++) {
-            if (frac_digits < CATALOG_MICRO_DIGITS)
-                frac = frac * 10 + (*c - '0');
-            else if (*c != '0')
-                return -1; /* finer than one micro-dollar */
-            frac_digits++;
-            if (frac_digits > 32)
-                return -1;
-        }
-        if (frac_digits == 0)
-            return -1; /* "1." */
-    }
-    if (*c != '\0' || whole_digits == 0)
-        return -1; /* sign, letters, ".5", empty */
-    for (int d = frac_digits; d < CATALOG_MICRO_DIGITS; d++)
-        frac *= 10;
-    int64_t micros = whole * MATCHER_MICROS_PER_USD + frac;
-    if (micros > max_micros)
-        return -1;
-    *out = micros;
-    return 0;
+    return gpux_money_parse(s, strlen(s), max_micros, GPUX_MONEY_ZERO_TAIL, out);
 }
 
 /* Parses a positive decimal integer of at most 9 digits. */

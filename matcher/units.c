@@ -1,6 +1,7 @@
-/* units.c — RFC 3339 whole hours, exactly (include/gpux_units.h). Lives in
- * the base library so the gateway and the simulator share one reading of
- * the API's time format. */
+/* units.c — decimal dollar strings and RFC 3339 whole hours, exactly
+ * (include/gpux_units.h). Lives in the base library so the gateway, the
+ * simulator and the catalog share one reading of the API's value
+ * formats. */
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -8,6 +9,44 @@
 #include "gpux_units.h"
 
 #define YEAR_10000_HOURS (2932897LL * 24) /* 10000-01-01T00Z in hours */
+#define MICRO_DIGITS 6
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int gpux_money_parse(const char *s, size_t len, int64_t max_micros, unsigned flags, int64_t *out_micros)
+{
+    size_t i = 0;
+    int64_t whole = 0, frac = 0;
+    for (; i < len && is_digit(s[i]); i++) {
+        if (i == GPUX_MONEY_MAX_INT_DIGITS)
+            return -1;
+        whole = whole * 10 + (s[i] - '0');
+    }
+    if (i == 0)
+        return -1; /* "", ".5", "-1" */
+    if (i < len && s[i] == '.') {
+        size_t first = ++i;
+        for (; i < len && is_digit(s[i]); i++) {
+            size_t d = i - first;
+            if (d < MICRO_DIGITS)
+                frac = frac * 10 + (s[i] - '0');
+            else if (!(flags & GPUX_MONEY_ZERO_TAIL) || s[i] != '0')
+                return -1; /* finer than a micro-dollar */
+        }
+        size_t n_frac = i - first;
+        if (n_frac == 0)
+            return -1; /* "2." */
+        for (size_t d = n_frac; d < MICRO_DIGITS; d++)
+            frac *= 10;
+    }
+    if (i != len)
+        return -1; /* sign, exponent, space, anything else */
+    int64_t micros = whole * 1000000 + frac;
+    if (micros > max_micros)
+        return -1;
+    *out_micros = micros;
+    return 0;
+}
 
 int64_t gpux_days_from_civil(int64_t y, int64_t m, int64_t d)
 {

@@ -13,35 +13,7 @@
 
 int sim_parse_micros(const char *s, int64_t max_micros, int64_t *out)
 {
-    int64_t whole = 0, frac = 0;
-    int nwhole = 0, nfrac = 0;
-    const char *p = s;
-
-    for (; *p >= '0' && *p <= '9'; p++, nwhole++) {
-        if (whole > (INT64_MAX / 1000000 - 10) / 10)
-            return -1; /* far beyond any limit; stop before overflow */
-        whole = whole * 10 + (*p - '0');
-    }
-    if (nwhole == 0 || (nwhole > 1 && s[0] == '0'))
-        return -1; /* "" ".5" "007" */
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, nfrac++) {
-            if (nfrac == 6)
-                return -1; /* finer than a micro-dollar */
-            frac = frac * 10 + (*p - '0');
-        }
-        if (nfrac == 0)
-            return -1; /* "2." */
-        for (int i = nfrac; i < 6; i++)
-            frac *= 10;
-    }
-    if (*p != '\0')
-        return -1;
-    int64_t v = whole * 1000000 + frac;
-    if (v > max_micros)
-        return -1;
-    *out = v;
-    return 0;
+    return gpux_money_parse(s, strlen(s), max_micros, 0, out); /* the API's grammar */
 }
 
 /* Writes |v| as dollars.micros with 2..6 decimals into buf after sign. */

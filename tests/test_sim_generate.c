@@ -189,8 +189,10 @@ static void test_money_strings(void **state)
     assert_int_equal(v, 1);
     assert_int_equal(sim_parse_micros("1000", 1000000000, &v), 0);
     assert_int_equal(v, 1000000000);
+    assert_int_equal(sim_parse_micros("01.50", 1000000000, &v), 0); /* the API's grammar */
+    assert_int_equal(v, 1500000);
     static const char *const bad[] = {"", ".5", "2.", "-1", "+1", "1e3", "2.3500001",
-                                      "01", " 1", "1 ", "1,5", "1000.000001",
+                                      "2.3500000", " 1", "1 ", "1,5", "1000.000001",
                                       "99999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(sim_parse_micros(bad[i], 1000000000, &v), -1);
