@@ -539,10 +539,9 @@ static int writer_fd(journal *j, const char *path, int fd, uint64_t data_end)
     return dfd;
 }
 
-/* The filesystem took O_DIRECT at open but refuses the write (EINVAL: it
- * wants a larger alignment): go buffered for good and write the staged
- * records the buffered way (pwrite, fdatasync). */
-static int stage_fallback(journal *j, char *err, size_t errlen)
+/* Reopens the current segment without O_DIRECT|O_DSYNC: buffered mode
+ * from now on (writes, then fdatasync per commit). */
+static int reopen_buffered(journal *j, char *err, size_t errlen)
 {
     char path[512];
     seg_path(j, j->seg_first[j->n_segs - 1], path, sizeof path);
@@ -552,6 +551,17 @@ static int stage_fallback(journal *j, char *err, size_t errlen)
     close(j->fd);
     j->fd = fd;
     j->direct = false;
+    return 0;
+}
+
+/* The filesystem took O_DIRECT at open but refuses the write (EINVAL: it
+ * wants a larger alignment): go buffered for good and write the staged
+ * records the buffered way (pwrite, fdatasync). */
+static int stage_fallback(journal *j, char *err, size_t errlen)
+{
+    if (reopen_buffered(j, err, errlen) != 0)
+        return -1;
+    int fd = j->fd;
     for (size_t done = 0; done < j->stage_len;) {
         ssize_t w = pwrite(fd, j->stage + done, j->stage_len - done,
                            (off_t)(j->stage_off + done));
@@ -843,17 +853,11 @@ int journal_set_buffered(journal *j, char *err, size_t errlen)
     GPUX_ASSERT(!j->dirty);
     if (!j->direct)
         return 0;
-    j->direct = false;
-    if (j->fd < 0)
+    if (j->fd < 0) {
+        j->direct = false;
         return 0;
-    char path[512];
-    seg_path(j, j->seg_first[j->n_segs - 1], path, sizeof path);
-    int fd = open(path, O_RDWR);
-    if (fd < 0)
-        return gpux_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    close(j->fd);
-    j->fd = fd;
-    return 0;
+    }
+    return reopen_buffered(j, err, errlen);
 }
 
 bool journal_is_direct(const journal *j)

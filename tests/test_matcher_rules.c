@@ -2308,13 +2308,17 @@ static void test_rejection_reasons_map_to_api_codes(void **state)
     assert_non_null(matcher_reason_message((matcher_reason)999));
 }
 
-/* Loads an offer without events or per-command checks (bulk setup). */
-static void bulk_offer(uint32_t acct, int64_t price, int32_t qty, int64_t start, int64_t end)
+/* Applies an order without events or per-command checks (bulk setup). */
+static void bulk_place(matcher_cmd c)
 {
-    matcher_cmd c = offer_cmd(acct, price, qty, start, end);
     g_ts_us += 1000000;
     c.ts_us = g_ts_us;
     assert_int_equal(matcher_apply(E, &c, NULL, NULL), MATCHER_OK);
+}
+
+static void bulk_offer(uint32_t acct, int64_t price, int32_t qty, int64_t start, int64_t end)
+{
+    bulk_place(offer_cmd(acct, price, qty, start, end));
 }
 
 static void test_one_command_makes_at_most_4096_fills(void **state)
@@ -2346,15 +2350,6 @@ static void test_one_command_makes_at_most_4096_fills(void **state)
     assert_int_equal(matcher_order_count(E), 2);
 }
 
-/* Loads a bid without events or per-command checks (bulk setup). */
-static void bulk_bid(uint32_t acct, int64_t price, int32_t qty, int64_t start, int64_t end)
-{
-    matcher_cmd c = bid_cmd(acct, price, qty, start, end);
-    g_ts_us += 1000000;
-    c.ts_us = g_ts_us;
-    assert_int_equal(matcher_apply(E, &c, NULL, NULL), MATCHER_OK);
-}
-
 /* An offer whose sweep ends on the fill budget rests with capacity that
  * the bids it never reached did not see: a later offer must still complete
  * such a bid with both (the engine's plan bounds must not hide it). */
@@ -2369,7 +2364,7 @@ static void test_offer_left_by_fill_budget_still_serves_later_bids(void **state)
     uint32_t p1 = provider(), p2 = provider();
     uint32_t b1 = buyer(100000000000LL), b2 = buyer(10000000000LL);
     for (int i = 0; i < MATCHER_MAX_FILLS_PER_COMMAND; i++)
-        bulk_bid(b1, P_235, 8, W_START, W_START + 1);
+        bulk_place(bid_cmd(b1, P_235, 8, W_START, W_START + 1));
     uint64_t y = bid(b2, P_200, 16, W_START, W_START + 1); /* all-or-none, nothing to fill it */
     check_invariants();
     /* o fills the 4096 better bids, then the budget stops the sweep
