@@ -6,7 +6,8 @@
 #
 # A fresh stack (`gpux up --clock sim` on a temp data dir: PostgreSQL,
 # ledger, matcher, gateway), a generated baseline day, replayed straight
-# into the matcher over nng with 64 commands in flight; then it waits until
+# into the matcher over nng in batch messages of up to 1024 commands, one
+# message in flight (the day's exact order); then it waits until
 # the ledger has settled every matcher event (LAG=0, confirmed by the live
 # comparison of `gpux ledger check`, whose full check must pass), and
 # checks that the ledger holds exactly the report's trades. Prints one
@@ -17,12 +18,15 @@
 #
 # seconds = replay start to ledger settled = replay_seconds + settle_seconds
 # (generation and stack start-up are not counted); events = lines of the day
-# after its header. Progress goes to stderr. The stack is always torn down.
+# after its header. Progress goes to stderr, and at the end the CPU seconds
+# each process used from replay start to settled (matcher, ledger,
+# PostgreSQL, gateway, the replay itself): what limited the run. The stack
+# is always torn down.
 #
 # Environment:
 #   GPUX_SIM_DAY_EVENTS   size of the day (default 1000000; e.g. 50000 for a
 #                         quick run)
-#   GPUX_SIM_DAY_LANES    commands in flight (default 64)
+#   GPUX_SIM_DAY_LANES    batch messages in flight (default 1)
 #   GPUX_SIM_DAY_SETTLE_S longest wait for the ledger (default 3600 s)
 #   GPUX_BIN              binaries (default build/rel/bin of this tree)
 # Exit status: 0 (also when FILTER does not name this bench: nothing is
@@ -33,7 +37,7 @@ BIN=${GPUX_BIN:-$ROOT/build/rel/bin}
 GPUX_ROOT=${GPUX_ROOT:-$ROOT}
 export GPUX_ROOT
 EVENTS=${GPUX_SIM_DAY_EVENTS:-1000000}
-LANES=${GPUX_SIM_DAY_LANES:-64}
+LANES=${GPUX_SIM_DAY_LANES:-1}
 SETTLE_S=${GPUX_SIM_DAY_SETTLE_S:-3600}
 for v in "$EVENTS" "$LANES" "$SETTLE_S"; do
     case "$v" in ''|*[!0-9]*) echo "bench_sim_day: GPUX_SIM_DAY_* must be positive integers (got '$v')" >&2; exit 1 ;; esac
@@ -64,6 +68,28 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 kv() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 # every component still running? (a ledger that exits never settles)
 alive() { "$BIN/gpux" status --data "$D" >"$D/gpux.status" 2>&1; }
+# CPU seconds of a process so far (utime + stime, and for PostgreSQL's
+# postmaster its exited children too); 0 when it is gone
+cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" -v kids="${2:-0}" '{ sub(/^.*\) /, ""); t = $12 + $13; if (kids) t += $14 + $15; printf "%.2f", t / hz }' \
+        "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# PostgreSQL: the postmaster and every backend still running
+pg_cpu_s() {
+    total=$(cpu_s "$1" 1)
+    for c in $(pgrep -P "$1" 2>/dev/null); do total=$(awk -v a="$total" -v b="$(cpu_s "$c")" 'BEGIN { printf "%.2f", a + b }'); done
+    echo "$total"
+}
+# the busiest threads of a process: "comm=seconds ..." (the matcher's
+# engine thread shows whether the engine itself is the limit)
+threads_s() {
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(cpu_s "$1/task/${t##*/}")" "$(tr ' ' _ <"$t/comm" 2>/dev/null)"
+    done | sort -rn | head -n 4 | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $2, $1 }'
+}
+cpu_all() { # matcher ledger postgres gateway
+    echo "$(cpu_s "$(kv MATCHER_PID "$D/pids")") $(cpu_s "$(kv LEDGER_PID "$D/pids")") $(pg_cpu_s "$(kv POSTGRES_PID "$D/pids")") $(cpu_s "$(kv GATEWAY_PID "$D/pids")")"
+}
 
 say "starting a stack in $D"
 "$BIN/gpux" up --data "$D" --clock sim >"$D/stack.env" || die "gpux up"
@@ -77,14 +103,18 @@ say "generating a baseline day of ~$EVENTS events"
 lines=$(head -n 1 "$D/day.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
 [ -n "$lines" ] || die "no event count in the day's header"
 
-say "replaying $lines events over nng ($LANES lanes)"
+say "replaying $lines events over nng ($LANES batch messages in flight)"
+"$BIN/gpux" status --data "$D" >"$D/pids" 2>&1 || die "gpux status"
+cpu0=$(cpu_all)
 t0=$(now)
 "$BIN/gpux-sim" replay --day "$D/day.jsonl" --matcher "$CMD" --lanes "$LANES" >"$D/report.txt" &
 replay_pid=$!
 # progress while it runs (the replay draws no bar without a terminal):
 # the ledger's position follows the matcher closely
 ticks=0
+sim_cpu=0
 while kill -0 "$replay_pid" 2>/dev/null; do
+    c=$(cpu_s "$replay_pid"); [ "$c" = 0 ] || sim_cpu=$c
     sleep 0.2
     ticks=$((ticks + 1))
     if [ $((ticks % 25)) -eq 0 ] && ! alive; then
@@ -112,6 +142,8 @@ while :; do
     "$BIN/gpux-ledger" status --db "$DBURL" --feed "$FEED" >"$D/status" 2>&1 || die "gpux-ledger status: $(cat "$D/status")"
     if [ "$(kv LAG "$D/status")" = 0 ]; then
         t2=$(now)
+        cpu2=$(cpu_all)
+        mthreads=$(threads_s "$(kv MATCHER_PID "$D/pids")")
         "$BIN/gpux" ledger check --data "$D" >"$D/check.out" 2>&1
         check_rc=$?
         if ! grep -q "^skip ledger = live matcher" "$D/check.out"; then
@@ -135,6 +167,8 @@ ledger_trades=$(psql "$DBURL" -X -A -t -c "SELECT count(*) FROM gpux_trades" 2>/
 [ -n "$trades" ] && [ "$trades" = "$ledger_trades" ] \
     || die "the report counts ${trades:-?} trades, the ledger ${ledger_trades:-?}"
 
+set -- $cpu0 $cpu2
+say "CPU seconds from replay start to settled: matcher $(secs "$1" "$5"), ledger $(secs "$2" "$6"), postgres $(secs "$3" "$7"), gateway $(secs "$4" "$8"), replay ~$sim_cpu (of $(secs "$t0" "$t2") s wall on $(nproc) cores); matcher's busiest threads since its start: $mthreads"
 replay_s=$(secs "$t0" "$t1")
 settle_s=$(secs "$t1" "$t2")
 total_s=$(secs "$t0" "$t2")

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "sim/gpux_cli.h"
@@ -444,6 +445,20 @@ static int dispatch(const char *cmd, const client_opts *o, const order_args *a, 
     return GPUX_EXIT_USAGE;
 }
 
+/* Whether url names a gateway gpux_http can reach: http://HOST[:PORT].
+ * Checked before any command runs: a malformed URL is the user's typo (a
+ * usage error, 64), not an unreachable gateway (69). */
+static bool gateway_url_ok(const char *url)
+{
+    struct evhttp_uri *u = evhttp_uri_parse(url);
+    if (!u)
+        return false;
+    const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u);
+    bool ok = scheme && strcmp(scheme, "http") == 0 && host && *host && evhttp_uri_get_port(u) != 0;
+    evhttp_uri_free(u);
+    return ok;
+}
+
 int gpux_client_main(int argc, char **argv)
 {
     client_opts o = {.url = getenv("GPUX_URL"), .key = getenv("GPUX_KEY"), .timeout_s = 10};
@@ -452,6 +467,10 @@ int gpux_client_main(int argc, char **argv)
         return GPUX_EXIT_USAGE;
     if (!o.url || !*o.url) {
         fprintf(stderr, "gpux: no gateway: set GPUX_URL or pass --url http://127.0.0.1:PORT\n");
+        return GPUX_EXIT_USAGE;
+    }
+    if (!gateway_url_ok(o.url)) {
+        fprintf(stderr, "gpux: bad gateway URL '%s' (want http://HOST:PORT, from --url or GPUX_URL)\n", o.url);
         return GPUX_EXIT_USAGE;
     }
     return dispatch(argv[0], &o, &a, argc, argv);

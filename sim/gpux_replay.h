@@ -1,6 +1,7 @@
 /* gpux_replay.h — replaying a day file through a running stack: straight
- * into gpux-matcher over nng (sim_replay_nng). The replay builds the same
- * report as the in-process replay (sim/sim.h), from the matcher's replies. */
+ * into gpux-matcher over nng (sim_replay_nng), or through the gateway's
+ * HTTP API (sim_replay_http). The replay builds the same report as the
+ * in-process replay (sim/sim.h), from the matcher's answers and its feed. */
 #ifndef GPUX_REPLAY_H
 #define GPUX_REPLAY_H
 
@@ -8,9 +9,14 @@
 
 #include "sim/sim.h"
 
+#define SIM_REPLAY_MAX_LANES 256
+
 typedef struct sim_replay_config {
     const char *matcher_url;   /* the matcher's command endpoint (GPUX_MATCHER_CMD) */
-    int lanes;                 /* commands in flight (1..256; 0 = 32) */
+    int lanes;                 /* batch messages in flight (1..SIM_REPLAY_MAX_LANES;
+                                  0 = 1: the day's exact order, see docs/sim.md) */
+    int batch;                 /* commands per message (1..WIRE_MAX_BATCH_CMDS;
+                                  0 = WIRE_MAX_BATCH_CMDS) */
     bool progress;             /* a progress bar on stderr */
 } sim_replay_config;
 
@@ -18,21 +24,31 @@ typedef struct sim_replay_stats {
     uint64_t commands;         /* answered by the matcher */
     uint64_t rejected;         /* of which rejected (reason in the report) */
     uint64_t skipped;          /* cancels/replaces of orders never accepted */
-    uint64_t events;           /* events in the replies */
+    uint64_t events;           /* events read from the matcher's feed */
     uint64_t trades;
     uint64_t foreign_trades;   /* trades with orders not from this day */
+    uint64_t messages;         /* command messages sent (nng replay) */
     int64_t fees_micros;
     int64_t notional_micros;
     long seconds_ms;           /* wall time of the replay */
+    long matcher_wait_ms;      /* of which the reader of the day waited for answers
+                                  (nng replay: the matcher was the limit) */
+    long ledger_wait_ms;       /* of which it waited for the ledger (nng replay) */
 } sim_replay_stats;
 
 /* Replays the day file at day_path into the matcher at cfg->matcher_url,
- * which must run with --clock sim (the day drives the clock). Blocks until
- * every command is acknowledged. On 0, *out_report is the day's report
- * (caller destroys) and *stats the counts. -1 with a reason: unreadable or
- * malformed day file, matcher unreachable or not answering within 30 s,
- * or an answer other than ok/rejected. Threads: starts cfg->lanes threads
- * and joins them before returning. */
+ * which must run with --clock sim (the day drives the clock). Commands go
+ * in batch messages (include/gpux_wire.h), at most cfg->lanes in flight;
+ * the day's trades are read from the matcher's feed as an observer while
+ * the day runs. When a feed consumer (the ledger) is settling, the replay
+ * keeps it within half of the matcher's feed ring, so the ledger never
+ * falls off the feed. Blocks until every command is acknowledged and
+ * every trade read. On 0, *out_report is the day's report (caller
+ * destroys) and *stats the counts. -1 with a reason: unreadable or
+ * malformed day file, matcher unreachable or not answering within 60 s,
+ * an answer other than ok/rejected/conflict, a feed gap, or a ledger that
+ * stops moving for 60 s while the replay waits for it. Threads: starts
+ * cfg->lanes + 1 threads and joins them before returning. */
 int sim_replay_nng(const char *day_path, const sim_replay_config *cfg, sim_report **out_report,
                    sim_replay_stats *stats, char *err, size_t errlen);
 

@@ -1,5 +1,6 @@
 /* gpux_replay_core.c — the shared parts of the stack replays (see
  * gpux_replay_core.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +125,34 @@ int sim_replay_call(nng_ctx ctx, nng_aio *aio, const void *buf, size_t len, nng_
         return rv;
     *reply = nng_aio_get_msg(aio);
     return 0;
+}
+
+int sim_replay_status(nng_ctx ctx, nng_aio *aio, wire_status_item *out, char *err, size_t errlen)
+{
+    wire_query q = {.type = WIRE_Q_STATUS};
+    uint8_t buf[sizeof(wire_hdr) + sizeof(wire_query)];
+    size_t len = wire_encode_query(buf, sizeof buf, &q);
+    nng_msg *msg = NULL;
+    int rv = sim_replay_call(ctx, aio, buf, len, &msg);
+    if (rv != 0) {
+        snprintf(err, errlen, "no STATUS answer: %s", nng_strerror(rv));
+        return -1;
+    }
+    wire_reply r;
+    wire_reader rd;
+    uint16_t type;
+    wire_item it;
+    int rc = -1;
+    if (wire_decode_reply(nng_msg_body(msg), nng_msg_len(msg), &r, &rd, err, errlen) != 0)
+        rc = -1;
+    else if (r.status != WIRE_ST_OK)
+        snprintf(err, errlen, "STATUS answered %s: %s", wire_status_name(r.status), r.detail);
+    else if (wire_reader_next(&rd, &type, &it, err, errlen) != 1 || type != WIRE_ITEM_STATUS)
+        snprintf(err, errlen, "STATUS answer without its status item");
+    else
+        *out = it.status, rc = 0;
+    nng_msg_free(msg);
+    return rc;
 }
 
 int sim_replay_dial(nng_socket *sock, const char *url)

@@ -1,7 +1,7 @@
 /* gpux_replay_core.h — pieces both stack replays share (private to sim/):
  * the maps between a day file's dense indexes and the matcher's ids, the
- * translation of matcher trades into report trades, and one blocking
- * request/reply over an nng REQ context. */
+ * translation of matcher trades into report trades, and blocking
+ * request/replies over an nng REQ context. */
 #ifndef GPUX_REPLAY_CORE_H
 #define GPUX_REPLAY_CORE_H
 
@@ -36,6 +36,10 @@ int sim_replay_record_trade(sim_replay_maps *m, sim_report *r, int64_t t_s, cons
 /* One request/reply on ctx through aio. 0 and the reply in *reply (caller
  * frees), or an nng error code. */
 int sim_replay_call(nng_ctx ctx, nng_aio *aio, const void *buf, size_t len, nng_msg **reply);
+
+/* Asks the matcher (command or feed endpoint) for its STATUS through
+ * ctx/aio: 0 and *out, or -1 with a reason in err. */
+int sim_replay_status(nng_ctx ctx, nng_aio *aio, wire_status_item *out, char *err, size_t errlen);
 
 /* Opens a REQ socket to url with resends off (a command must never be
  * applied twice because a reply was slow). 0 or an nng error. */

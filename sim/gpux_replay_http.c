@@ -12,7 +12,8 @@
  * moves by a command straight to the matcher (--clock sim).
  * After the day, the trades for the report are read exactly, fees
  * included, from the matcher's sequenced feed as an observer (which does
- * not move the ledger's position). */
+ * not move the ledger's position), from the matcher's seq at the start of
+ * the day on (earlier days' events are not read again). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct hreplay {
     nng_ctx ctx;
     nng_aio *aio;
     sim_replay_stats stats;
+    uint64_t start_seq;         /* the matcher's seq before the day: its trades come after */
     uint64_t lines;
     long t0, last_progress;
 };
@@ -347,8 +349,8 @@ static void pump(hreplay *rp)
 
 static int read_trades(hreplay *rp, char *err, size_t errlen)
 {
-    uint64_t after = 0;
-    uint32_t after_index = 0;
+    uint64_t after = rp->start_seq;
+    uint32_t after_index = UINT32_MAX; /* every event after command start_seq */
     for (uint32_t page = 0; page < 1000000; page++) {
         wire_query q = {.type = WIRE_Q_FEED, .flags = WIRE_QF_OBSERVER, .after = after,
                         .after_index = after_index, .limit = WIRE_MAX_FEED_EVENTS};
@@ -452,6 +454,13 @@ static int hreplay_init(hreplay *rp, const sim_replay_http_config *cfg, char *er
         return -1;
     }
     nng_aio_set_timeout(rp->aio, HTTP_TIMEOUT_S * 1000);
+    wire_status_item st;
+    char why[200];
+    if (sim_replay_status(rp->ctx, rp->aio, &st, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cannot reach the matcher at %s: %s", cfg->matcher_url, why);
+        return -1;
+    }
+    rp->start_seq = st.seq;
     return 0;
 }
 

@@ -1,29 +1,51 @@
 /* gpux_replay_nng.c — replays a day file straight into a running
  * gpux-matcher over nng (the wire format of include/gpux_wire.h), as fast
  * as the matcher acknowledges, and builds the day's report from the
- * replies.
+ * answers and the matcher's feed.
  *
- * Concurrency: LANES worker threads, each with its own REQ context, so
- * many commands are in flight and the matcher's group commit batches their
- * fsyncs. An order and its later cancels and replaces always go to the
- * same lane, in file order, so a cancel follows its order and sees its id.
- * CLOCK, ACCOUNT and DEPOSIT lines are barriers (every lane drains first),
- * so accounts exist and are funded before their orders, and the clock
- * moves only between hours' commands. Within an hour, orders of different
- * lanes race like independent clients do. The
- * report is shared by the lanes under one mutex (it is only touched once
- * per reply).
+ * Batches. The day's commands go in CMD messages of up to `batch`
+ * commands (WIRE_MAX_BATCH_CMDS), in file order; the matcher applies a
+ * message's commands in order, journals them with one fsync and answers
+ * with one result per command (status, reason, order/account id, seq).
+ * A batch is cut early where a command needs an id the matcher has not
+ * given yet: a cancel or replace of an order placed in the same batch, a
+ * deposit or order of an account created in it. A CLOCK line is sent
+ * first in a new batch, once every command before it is acknowledged.
  *
- * Because lanes race, a reply can carry a trade against a resting order
- * whose own reply (and so its id) has not been recorded yet. Such trades
- * are held back and recorded once every reply is in; only what is still
- * unknown then is foreign (an order from before this day). */
+ * Lanes. At most `lanes` messages are in flight (each lane a thread with
+ * its own REQ context). With one lane (the default) a batch is sent only
+ * when the one before it is acknowledged: the matcher applies the day in
+ * exactly its file order, and the report equals the in-process replay's
+ * (but for the codes in the rejects table, docs/sim.md).
+ * With more lanes, batches that do not depend on each other may overtake
+ * one another like independent clients; a batch waits for every batch it
+ * depends on (the id rules above, and ACCOUNT, DEPOSIT and CLOCK, which
+ * no later command may overtake).
+ *
+ * Trades. Batch answers carry no events; a reader thread follows the
+ * matcher's feed as an observer (it does not move the ledger's position)
+ * and records the day's trades. It reads only up to the "safe" seq: below
+ * the lowest seq any unanswered batch can get, so every order id a trade
+ * names is already mapped. The trade's time is its command's stamp: the
+ * replay stamps each command with its line's time (kept by the matcher's
+ * --clock sim inside the current hour), so t comes back exactly.
+ *
+ * Backpressure. The feed is a ring (gpux-matcher --feed-events); a feed
+ * consumer that falls behind the ring stops (FEED_GAP). The reader asks
+ * the matcher's STATUS for the ledger's position (every LEDGER_SLACK_SEQS/2
+ * commands sent, or every STATUS_EVERY_MS while the sender waits); while
+ * the ledger is more than LEDGER_SLACK_SEQS commands behind and in the
+ * older half of what the ring holds, no new batch is sent. The replay
+ * never runs more than READER_LAG_SEQS commands ahead of its own reader
+ * either.
+ *
+ * Locking: one mutex guards the maps, the report, the counters and the
+ * lane/batch state; the network calls run outside it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <nng/nng.h>
 
@@ -31,38 +53,82 @@
 #include "gpux_wire.h"
 #include "sim/gpux_replay_core.h"
 
-#define LANE_QUEUE 256          /* commands queued per lane */
-#define REPLY_TIMEOUT_MS 30000  /* a matcher that does not answer in this is down */
-#define PENDING_TRADES 4096     /* trades held back until their orders' ids are known */
+#define REPLY_TIMEOUT_MS 60000      /* a matcher that does not answer in this is down */
+#define MAX_IN_FLIGHT_CMDS 65536u   /* lanes x batch is capped to this */
+#define READER_LAG_SEQS 4096u       /* sent commands the feed reader may lag behind */
+#define STATUS_EVERY_MS 50          /* at most this often the reader asks for the ledger's position */
+#define LEDGER_SLACK_SEQS 8192u     /* the ledger may always be this far behind */
+#define LEDGER_STALL_MS 60000       /* a ledger that does not move while we wait is stuck */
+#define FEED_PAGE_EVENTS WIRE_MAX_FEED_EVENTS
+#define FEED_PAGES_MAX 100000000u   /* bound of the reader's loop */
 
-typedef struct lane lane;
+typedef struct batch {
+    uint64_t no;       /* 1, 2, ... in file order */
+    uint64_t dep;      /* may be sent once every batch <= dep is answered */
+    bool barrier;      /* the next batch depends on this one */
+    bool in_flight;    /* handed to a lane, not answered yet */
+    uint32_t n;
+    sim_cmd *cmds;     /* [batch cap] */
+} batch;
 
-typedef struct replay {
-    const sim_dayfile *day;
-    sim_report *report;
-    nng_socket sock;
-    pthread_mutex_t mu;         /* report, maps, counters, lane state */
-    pthread_cond_t cv;
-    sim_replay_maps maps;
-    sim_replay_stats stats;
-    wire_event *pending;        /* trades held back (see the header comment) */
-    int64_t *pending_t_s;
-    uint32_t n_pending;
-    char err[256];
-    bool failed;
-    lane *lanes;
-    int n_lanes;
-} replay;
+typedef struct replay replay;
 
-struct lane {
+typedef struct lane {
     replay *rp;
     pthread_t thread;
     nng_ctx ctx;
     nng_aio *aio;
-    sim_cmd q[LANE_QUEUE];
-    uint32_t head, count;
-    bool busy, stop;
+    batch *b;              /* the batch being sent, NULL when idle */
+    uint64_t floor_seq;    /* highest seq answered before b was sent */
+    wire_cmd *w;           /* [batch cap] the wire commands of b */
+    uint32_t *idx;         /* [batch cap] w[i] is b->cmds[idx[i]] */
+    uint8_t *buf;          /* the encoded message */
+    size_t buf_cap;
+    bool stop;
+} lane;
+
+struct replay {
+    const sim_day_header *hdr;
+    sim_report *report;
+    nng_socket sock;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sim_replay_maps maps;
+    sim_replay_stats stats;
+    uint64_t *order_batch;    /* order_idx -> batch that placed it (0 = none) */
+    uint64_t *account_batch;  /* account_idx -> batch that created it */
+    lane *lanes;
+    int n_lanes;
+    uint32_t batch_cap;
+    batch *pool;              /* n_lanes + 1 batches: in flight, or being filled */
+    uint64_t sent_no;         /* batches handed to lanes */
+    uint64_t max_seq;         /* highest seq seen in an answer (or at start) */
+    uint64_t start_seq;
+    /* the feed reader */
+    pthread_t reader;
+    bool reader_started;
+    nng_ctx rctx;
+    nng_aio *raio;
+    uint64_t through_seq;     /* every event with seq <= this is recorded */
+    uint64_t cur_seq;         /* feed cursor: last event read */
+    uint32_t cur_index;
+    bool done_sending;
+    /* the ledger's position, from STATUS */
+    wire_status_item st;
+    long st_at_ms;
+    bool ledger_waiting;      /* the sender waits for the ledger: poll STATUS */
+    uint64_t stall_ledger_seq;
+    long stall_since_ms;
+    char err[256];
+    bool failed;
 };
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 static void fail_locked(replay *rp, const char *msg)
 {
@@ -72,14 +138,89 @@ static void fail_locked(replay *rp, const char *msg)
     pthread_cond_broadcast(&rp->cv);
 }
 
-/* ---- one command ---- */
+/* Waits on the condition at most ms (the reader's status poll and the
+ * ledger wait need to wake up on time). Called with the mutex held. */
+static void wait_ms(replay *rp, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+}
+
+/* ---- batch bookkeeping (mutex held) ---- */
+
+/* The highest batch number b such that every batch <= b is answered. */
+static uint64_t answered_through(const replay *rp)
+{
+    uint64_t lo = rp->sent_no;
+    for (int i = 0; i < rp->n_lanes; i++)
+        if (rp->lanes[i].b && rp->lanes[i].b->no - 1 < lo)
+            lo = rp->lanes[i].b->no - 1;
+    return lo;
+}
+
+/* Below the lowest seq an unanswered batch can get: every command of ours
+ * with a seq <= this is recorded. */
+static uint64_t safe_seq(const replay *rp)
+{
+    uint64_t s = rp->max_seq;
+    for (int i = 0; i < rp->n_lanes; i++)
+        if (rp->lanes[i].b && rp->lanes[i].floor_seq < s)
+            s = rp->lanes[i].floor_seq;
+    return s;
+}
+
+static lane *idle_lane(replay *rp)
+{
+    for (int i = 0; i < rp->n_lanes; i++)
+        if (!rp->lanes[i].b)
+            return &rp->lanes[i];
+    return NULL;
+}
+
+/* Whether the ledger (a feed consumer that moves the matcher's record of
+ * its position) may be more than LEDGER_SLACK_SEQS commands behind what we
+ * have sent, and in the older half of what the feed ring holds. The last
+ * STATUS may be old: the lag counts from our own highest seq. (A caught-up
+ * ledger reports seq - 1; the slack also keeps a fresh stack, whose ring
+ * spans a few commands, from throttling.) */
+static bool ledger_behind(const replay *rp)
+{
+    const wire_status_item *s = &rp->st;
+    uint64_t head = rp->max_seq > s->seq ? rp->max_seq : s->seq;
+    if (s->ledger_seq == 0 || s->ledger_seq >= head || head - s->ledger_seq <= LEDGER_SLACK_SEQS)
+        return false;
+    return (head - s->ledger_seq) * 2 > head - s->feed_first_seq;
+}
+
+/* Whether the reader should ask for STATUS now. STATUS is not free (the
+ * matcher hashes its whole state for it, O(resting orders) on its engine
+ * thread), so it is asked only while the sender waits for the ledger, or
+ * once we have sent half the slack since the last answer. */
+static bool status_due(const replay *rp)
+{
+    if (mono_ms() - rp->st_at_ms < STATUS_EVERY_MS)
+        return false;
+    return rp->ledger_waiting || rp->max_seq >= rp->st.seq + LEDGER_SLACK_SEQS / 2;
+}
+
+/* ---- one command on the wire ---- */
 
 /* The wire command for a day-file command; false when it cannot be sent
  * (a cancel/replace of an order the matcher never accepted). */
-static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
+static bool to_wire(const replay *rp, const sim_cmd *c, wire_cmd *w)
 {
     memset(w, 0, sizeof *w);
-    w->ts_us = 0;
+    /* the line's time: the matcher keeps it when it lies in the current
+     * clock hour (--clock sim), so trades come back with their line's t */
+    if (c->op != SIM_OP_CLOCK)
+        w->ts_us = (rp->hdr->start_hour * 3600 + c->t_s) * 1000000;
     switch (c->op) {
     case SIM_OP_CLOCK:
         w->type = MATCHER_CMD_ADVANCE_CLOCK;
@@ -94,7 +235,7 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
         w->type = MATCHER_CMD_DEPOSIT;
         w->account = rp->maps.account_ids[c->account_idx];
         w->amount_micros = c->amount_micros;
-        return true;
+        return w->account != 0;
     case SIM_OP_ORDER:
         w->type = MATCHER_CMD_NEW_ORDER;
         w->account = rp->maps.account_ids[c->account_idx];
@@ -109,7 +250,7 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
         w->start_hour = c->start_hour;
         w->end_hour = c->end_hour;
         w->expire_at_hour = c->expire_at_hour;
-        return true;
+        return w->account != 0;
     case SIM_OP_CANCEL:
     case SIM_OP_REPLACE:
         w->type = c->op == SIM_OP_CANCEL ? MATCHER_CMD_CANCEL : MATCHER_CMD_REPLACE;
@@ -119,41 +260,50 @@ static bool to_wire(replay *rp, const sim_cmd *c, wire_cmd *w)
             w->price_micros = c->price_micros;
             w->qty = c->qty;
         }
-        return w->order_id != 0;
+        return w->order_id != 0 && w->account != 0;
     default:
         return false;
     }
 }
 
-/* Records a trade into the report, or holds it back while one of its
- * orders is not known yet (room permitting; a full buffer records it as
- * foreign, as before). Called with the mutex held. */
-static void record_trade(replay *rp, int64_t t_s, const wire_event *ev)
+/* Records one command's outcome. Mutex held. */
+static void record_result(replay *rp, const sim_cmd *c, uint16_t status, uint16_t reason, uint64_t seq,
+                          uint64_t order_id, uint32_t account)
 {
-    int rc = sim_replay_record_trade(&rp->maps, rp->report, t_s, ev, &rp->stats);
-    if (rc < 0)
-        fail_locked(rp, "the matcher reported a trade the report finds impossible");
-    if (rc == 1 && rp->n_pending < PENDING_TRADES) {
-        rp->stats.foreign_trades--; /* not yet: decided in record_pending */
-        rp->pending[rp->n_pending] = *ev;
-        rp->pending_t_s[rp->n_pending] = t_s;
-        rp->n_pending++;
+    rp->stats.commands++;
+    if (status == WIRE_ST_REJECTED || status == WIRE_ST_CONFLICT) {
+        /* CONFLICT: a cancel/replace of an order the service knows closed
+         * (the API's 409), or a duplicate account name */
+        rp->stats.rejected++;
+        sim_report_reject(rp->report, c->op,
+                          status == WIRE_ST_CONFLICT ? "conflict" : matcher_reason_code((matcher_reason)reason));
+        return;
+    }
+    if (status != WIRE_ST_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "matcher answered %s to the command of op %d at t=%lld", wire_status_name(status),
+                 c->op, (long long)c->t_s);
+        fail_locked(rp, msg);
+        return;
+    }
+    if (seq > rp->max_seq)
+        rp->max_seq = seq;
+    if (c->op == SIM_OP_ACCOUNT) {
+        sim_replay_maps_account(&rp->maps, c->account_idx, account);
+        sim_report_account(rp->report, c->account_idx, c->account, c->kind);
+    } else if (c->op == SIM_OP_ORDER) {
+        sim_replay_maps_order(&rp->maps, c->order_idx, order_id);
+        sim_report_order(rp->report, c);
+    } else if (c->op == SIM_OP_REPLACE) {
+        sim_report_replace(rp->report, c->order_idx, c->qty);
     }
 }
 
-/* Records the held-back trades once every reply is in. */
-static void record_pending(replay *rp)
-{
-    pthread_mutex_lock(&rp->mu);
-    for (uint32_t i = 0; i < rp->n_pending && !rp->failed; i++)
-        if (sim_replay_record_trade(&rp->maps, rp->report, rp->pending_t_s[i], &rp->pending[i], &rp->stats) < 0)
-            fail_locked(rp, "the matcher reported a trade the report finds impossible");
-    rp->n_pending = 0;
-    pthread_mutex_unlock(&rp->mu);
-}
-
-/* Reads one reply and records what it says. Called with the mutex held. */
-static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_t len)
+/* Reads the answer to the lane's message (n wire commands) and records
+ * each command's outcome. A message of one command is answered with a
+ * plain reply (its events are in the feed too); a batch with one
+ * WIRE_ITEM_RESULT per command. Mutex held. */
+static void record_answer(replay *rp, lane *l, uint32_t n, const uint8_t *buf, size_t len)
 {
     wire_reply r;
     wire_reader rd;
@@ -162,72 +312,60 @@ static void record_reply(replay *rp, const sim_cmd *c, const uint8_t *buf, size_
         fail_locked(rp, err);
         return;
     }
-    rp->stats.commands++;
-    if (r.status == WIRE_ST_REJECTED || r.status == WIRE_ST_CONFLICT) {
-        /* CONFLICT: a cancel/replace of an order the service knows closed
-         * (the API's 409) — a rejection like any other. */
-        rp->stats.rejected++;
-        sim_report_reject(rp->report, c->op,
-                          r.status == WIRE_ST_CONFLICT ? "conflict" : matcher_reason_code((matcher_reason)r.reason));
+    if (n == 1) {
+        record_result(rp, &l->b->cmds[l->idx[0]], r.status, r.reason, r.seq, r.order_id, r.account);
         return;
     }
-    if (r.status != WIRE_ST_OK) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "matcher answered %s to a %d command: %s", wire_status_name(r.status), c->op,
-                 r.detail);
+    if (r.status != WIRE_ST_OK || rd.left != n) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "matcher answered a batch of %u commands with %s (%u results): %s", n,
+                 wire_status_name(r.status), rd.left, r.detail);
         fail_locked(rp, msg);
         return;
     }
-    if (c->op == SIM_OP_ACCOUNT) {
-        sim_replay_maps_account(&rp->maps, c->account_idx, r.account);
-        sim_report_account(rp->report, c->account_idx, c->account, c->kind);
-    } else if (c->op == SIM_OP_ORDER) {
-        sim_replay_maps_order(&rp->maps, c->order_idx, r.order_id);
-        sim_report_order(rp->report, c);
-    } else if (c->op == SIM_OP_REPLACE) {
-        sim_report_replace(rp->report, c->order_idx, c->qty);
-    }
     uint16_t type;
     wire_item it;
-    int n;
-    while ((n = wire_reader_next(&rd, &type, &it, err, sizeof err)) == 1) {
-        rp->stats.events++;
-        if (type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_TRADE)
-            record_trade(rp, c->t_s, &it.event);
+    for (uint32_t i = 0; i < n && !rp->failed; i++) {
+        if (wire_reader_next(&rd, &type, &it, err, sizeof err) != 1 || type != WIRE_ITEM_RESULT) {
+            fail_locked(rp, "a batch answer without its per-command results");
+            return;
+        }
+        record_result(rp, &l->b->cmds[l->idx[i]], it.result.status, it.result.reason, it.result.seq,
+                      it.result.order_id, it.result.account);
     }
-    if (n < 0)
-        fail_locked(rp, err);
 }
 
-/* Sends one command on the lane's context and waits for its reply. */
-static void send_one(replay *rp, lane *l, const sim_cmd *c)
+/* Sends the lane's batch and records the answer. */
+static void send_batch(replay *rp, lane *l)
 {
-    wire_cmd w;
+    uint32_t n = 0;
     pthread_mutex_lock(&rp->mu);
-    bool ok = to_wire(rp, c, &w);
-    if (!ok) {
-        rp->stats.skipped++; /* its order was rejected: nothing to cancel/replace */
-        pthread_mutex_unlock(&rp->mu);
-        return;
+    for (uint32_t i = 0; i < l->b->n; i++) {
+        if (to_wire(rp, &l->b->cmds[i], &l->w[n]))
+            l->idx[n++] = i;
+        else
+            rp->stats.skipped++; /* its order (or account) was rejected: nothing to do */
     }
+    if (n > 0)
+        rp->stats.messages++;
     pthread_mutex_unlock(&rp->mu);
-    uint8_t buf[sizeof(wire_hdr) + sizeof(wire_cmd)];
-    size_t len = wire_encode_cmd(buf, sizeof buf, &w);
+    if (n == 0)
+        return;
+    size_t len = wire_encode_cmds(l->buf, l->buf_cap, l->w, n);
+    GPUX_ASSERT(len > 0);
     nng_msg *msg = NULL;
-    int rv = sim_replay_call(l->ctx, l->aio, buf, len, &msg);
+    int rv = sim_replay_call(l->ctx, l->aio, l->buf, len, &msg);
     pthread_mutex_lock(&rp->mu);
     if (rv != 0) {
         char m[160];
-        snprintf(m, sizeof m, "matcher did not answer: %s", nng_strerror(rv));
+        snprintf(m, sizeof m, "the matcher did not answer a batch of %u commands: %s", n, nng_strerror(rv));
         fail_locked(rp, m);
     } else {
-        record_reply(rp, c, nng_msg_body(msg), nng_msg_len(msg));
+        record_answer(rp, l, n, nng_msg_body(msg), nng_msg_len(msg));
         nng_msg_free(msg);
     }
     pthread_mutex_unlock(&rp->mu);
 }
-
-/* ---- lanes ---- */
 
 static void *lane_main(void *arg)
 {
@@ -235,137 +373,453 @@ static void *lane_main(void *arg)
     replay *rp = l->rp;
     pthread_mutex_lock(&rp->mu);
     for (;;) {
-        while (l->count == 0 && !l->stop && !rp->failed)
+        while (!l->b && !l->stop)
             pthread_cond_wait(&rp->cv, &rp->mu);
-        if (l->count == 0 || rp->failed)
+        if (!l->b)
             break;
-        sim_cmd c = l->q[l->head];
-        l->busy = true;
-        pthread_mutex_unlock(&rp->mu);
-        send_one(rp, l, &c);
-        pthread_mutex_lock(&rp->mu);
-        l->head = (l->head + 1) % LANE_QUEUE;
-        l->count--;
-        l->busy = false;
+        if (!rp->failed) {
+            pthread_mutex_unlock(&rp->mu);
+            send_batch(rp, l);
+            pthread_mutex_lock(&rp->mu);
+        }
+        l->b->in_flight = false;
+        l->b = NULL;
         pthread_cond_broadcast(&rp->cv);
     }
     pthread_mutex_unlock(&rp->mu);
     return NULL;
 }
 
-static void lane_push(replay *rp, lane *l, const sim_cmd *c)
+/* ---- the feed reader ---- */
+
+/* Records the trades of one feed page up to the safe seq. Returns the
+ * events read; *more when the page was full. Mutex held. */
+static uint32_t record_page(replay *rp, wire_reader *rd, uint64_t safe, bool *more)
 {
+    uint16_t type;
+    wire_item it;
+    char err[160];
+    int n;
+    uint32_t got = 0;
+    bool past = false;
+    int64_t day0_us = rp->hdr->start_hour * 3600 * 1000000, day_s = (int64_t)rp->hdr->hours * 3600;
+    while ((n = wire_reader_next(rd, &type, &it, err, sizeof err)) == 1) {
+        if (type != WIRE_ITEM_EVENT) {
+            fail_locked(rp, "the matcher's feed answered with an item that is not an event");
+            return got;
+        }
+        if (it.event.seq > safe) {
+            past = true; /* its command's answer is not recorded yet: next time */
+            break;
+        }
+        got++;
+        rp->stats.events++;
+        rp->cur_seq = it.event.seq;
+        rp->cur_index = it.event.index;
+        if (it.event.type != MATCHER_EV_TRADE)
+            continue;
+        int64_t t_s = (it.event.ts_us - day0_us) / 1000000;
+        t_s = t_s < 0 ? 0 : t_s >= day_s ? day_s - 1 : t_s;
+        if (sim_replay_record_trade(&rp->maps, rp->report, t_s, &it.event, &rp->stats) < 0) {
+            snprintf(err, sizeof err, "the matcher reported trade %llu that the report finds impossible",
+                     (unsigned long long)it.event.trade_id);
+            fail_locked(rp, err);
+            return got;
+        }
+    }
+    if (n < 0)
+        fail_locked(rp, err);
+    *more = !past && rd->left == 0 && got == FEED_PAGE_EVENTS;
+    /* a full page may end inside a command: only the commands before its
+     * last one are surely complete */
+    rp->through_seq = *more ? (rp->cur_seq > 0 ? rp->cur_seq - 1 : 0) : safe;
+    return got;
+}
+
+/* One feed page after the cursor. Returns false (failed set) on error. */
+static bool read_page(replay *rp, uint64_t safe, bool *more)
+{
+    wire_query q = {.type = WIRE_Q_FEED, .flags = WIRE_QF_OBSERVER, .limit = FEED_PAGE_EVENTS};
     pthread_mutex_lock(&rp->mu);
-    while (l->count == LANE_QUEUE && !rp->failed)
-        pthread_cond_wait(&rp->cv, &rp->mu);
-    if (!rp->failed) {
-        l->q[(l->head + l->count) % LANE_QUEUE] = *c;
-        l->count++;
+    q.after = rp->cur_seq;
+    q.after_index = rp->cur_index;
+    pthread_mutex_unlock(&rp->mu);
+    uint8_t buf[sizeof(wire_hdr) + sizeof(wire_query)];
+    size_t len = wire_encode_query(buf, sizeof buf, &q);
+    nng_msg *msg = NULL;
+    int rv = sim_replay_call(rp->rctx, rp->raio, buf, len, &msg);
+    wire_reply r;
+    wire_reader rd;
+    char err[200];
+    pthread_mutex_lock(&rp->mu);
+    if (rv != 0) {
+        snprintf(err, sizeof err, "reading the matcher's feed: %s", nng_strerror(rv));
+        fail_locked(rp, err);
+    } else if (wire_decode_reply(nng_msg_body(msg), nng_msg_len(msg), &r, &rd, err, sizeof err) != 0) {
+        fail_locked(rp, err);
+    } else if (r.status != WIRE_ST_OK) {
+        snprintf(err, sizeof err, "reading the matcher's feed: %s %s", wire_status_name(r.status), r.detail);
+        fail_locked(rp, err);
+    } else {
+        record_page(rp, &rd, safe, more);
+    }
+    bool ok = !rp->failed;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
+    if (msg)
+        nng_msg_free(msg);
+    return ok;
+}
+
+/* Asks the matcher where the ledger is; keeps the answer for the sender. */
+static bool read_status(replay *rp)
+{
+    wire_status_item st;
+    char err[200];
+    int rc = sim_replay_status(rp->rctx, rp->raio, &st, err, sizeof err);
+    pthread_mutex_lock(&rp->mu);
+    if (rc != 0) {
+        fail_locked(rp, err);
+    } else {
+        rp->st = st;
+        rp->st_at_ms = mono_ms();
+        if (st.ledger_seq != rp->stall_ledger_seq) {
+            rp->stall_ledger_seq = st.ledger_seq;
+            rp->stall_since_ms = rp->st_at_ms;
+        }
         pthread_cond_broadcast(&rp->cv);
     }
+    bool ok = !rp->failed;
+    pthread_mutex_unlock(&rp->mu);
+    return ok;
+}
+
+static void *reader_main(void *arg)
+{
+    replay *rp = arg;
+    bool more = false;
+    for (uint32_t pages = 0; pages < FEED_PAGES_MAX; pages++) {
+        pthread_mutex_lock(&rp->mu);
+        /* sleep until there is something safe to read or a status is due */
+        while (!rp->failed && !more && safe_seq(rp) <= rp->through_seq && !rp->done_sending && !status_due(rp))
+            wait_ms(rp, STATUS_EVERY_MS);
+        uint64_t safe = safe_seq(rp);
+        bool ask = status_due(rp);
+        bool finished = rp->done_sending && !more && rp->through_seq >= safe;
+        bool stop = rp->failed || finished;
+        pthread_mutex_unlock(&rp->mu);
+        if (stop)
+            break;
+        if (ask && !read_status(rp))
+            break;
+        if ((more || safe > rp->through_seq || rp->done_sending) && !read_page(rp, safe, &more))
+            break;
+    }
+    pthread_mutex_lock(&rp->mu);
+    if (!rp->failed && !(rp->done_sending && rp->through_seq >= safe_seq(rp)))
+        fail_locked(rp, "the feed did not end");
+    pthread_mutex_unlock(&rp->mu);
+    return NULL;
+}
+
+/* ---- the sender (the calling thread) ---- */
+
+/* Hands the filled batch to an idle lane once the batches it depends on
+ * are answered and neither the ledger nor our own feed reader is too far
+ * behind. Returns the (empty) batch to fill next. */
+static batch *dispatch(replay *rp, batch *cur)
+{
+    pthread_mutex_lock(&rp->mu);
+    lane *l = NULL;
+    long wait_from = 0, t0 = mono_ms();
+    for (;;) {
+        if (rp->failed)
+            break;
+        l = idle_lane(rp);
+        bool deps = answered_through(rp) >= cur->dep;
+        bool reader = rp->max_seq - rp->through_seq <= READER_LAG_SEQS;
+        bool ledger = !ledger_behind(rp);
+        if (l && deps && reader && ledger)
+            break;
+        if (l && deps && reader) { /* only the ledger holds us back */
+            long now = mono_ms();
+            wait_from = wait_from ? wait_from : now;
+            rp->ledger_waiting = true;
+            long since = rp->stall_since_ms > wait_from ? rp->stall_since_ms : wait_from;
+            if (now - since > LEDGER_STALL_MS) {
+                char m[200];
+                snprintf(m, sizeof m, "the ledger has not moved for %d s (at seq %llu of %llu); stopping so it "
+                         "does not fall off the matcher's feed", LEDGER_STALL_MS / 1000,
+                         (unsigned long long)rp->st.ledger_seq, (unsigned long long)rp->st.seq);
+                fail_locked(rp, m);
+                break;
+            }
+        }
+        wait_ms(rp, 20);
+    }
+    rp->ledger_waiting = false;
+    if (wait_from)
+        rp->stats.ledger_wait_ms += mono_ms() - wait_from;
+    rp->stats.matcher_wait_ms += (wait_from ? wait_from : mono_ms()) - t0;
+    if (!rp->failed) {
+        cur->in_flight = true;
+        l->b = cur;
+        l->floor_seq = rp->max_seq;
+        rp->sent_no = cur->no;
+        pthread_cond_broadcast(&rp->cv);
+    }
+    if (rp->failed) {
+        cur->n = 0; /* nothing more is sent */
+        pthread_mutex_unlock(&rp->mu);
+        return cur;
+    }
+    /* at most n_lanes batches are in flight: one of the n_lanes + 1 is free */
+    batch *next = NULL;
+    for (int i = 0; i <= rp->n_lanes && !next; i++)
+        if (!rp->pool[i].in_flight && &rp->pool[i] != cur)
+            next = &rp->pool[i];
+    GPUX_ASSERT(next != NULL);
+    next->no = cur->no + 1;
+    next->dep = cur->barrier ? cur->no : 0;
+    next->barrier = false;
+    next->n = 0;
+    pthread_mutex_unlock(&rp->mu);
+    return next;
+}
+
+static void progress(const replay *rp, uint64_t done, long t0, bool final)
+{
+    long ms = mono_ms() - t0;
+    uint64_t rate = ms > 0 ? done * 1000 / (uint64_t)ms : 0;
+    const sim_day_header *h = rp->hdr;
+    int pct = h->events ? (int)(done * 100 / h->events) : 100;
+    fprintf(stderr,
+            "\rreplay [%-40.*s] %3d%% %llu/%llu lines, %llu trades, %llu/s, %llu msgs, waited: matcher %.1f s, "
+            "ledger %.1f s%s",
+            pct * 40 / 100, "########################################", pct, (unsigned long long)done,
+            (unsigned long long)h->events, (unsigned long long)rp->stats.trades, (unsigned long long)rate,
+            (unsigned long long)rp->stats.messages, rp->stats.matcher_wait_ms / 1000.0,
+            rp->stats.ledger_wait_ms / 1000.0, final ? "\n" : "");
+}
+
+/* The batch a command needs answered before it can be sent: the one that
+ * placed its order or created its account (0 = none pending). */
+static uint64_t needs(const replay *rp, const sim_cmd *c)
+{
+    uint64_t d = 0;
+    if (c->op != SIM_OP_CLOCK && c->op != SIM_OP_ACCOUNT && c->account_idx < rp->maps.n_accounts)
+        d = rp->account_batch[c->account_idx];
+    if ((c->op == SIM_OP_CANCEL || c->op == SIM_OP_REPLACE) && c->order_idx < rp->maps.n_orders &&
+        rp->order_batch[c->order_idx] > d)
+        d = rp->order_batch[c->order_idx];
+    return d;
+}
+
+/* Adds a command to the batch being filled, cutting it first where the
+ * command needs an answer the batch would only bring (see the header).
+ * Returns the batch being filled afterwards. */
+static batch *add(replay *rp, batch *cur, const sim_cmd *c)
+{
+    uint64_t d = needs(rp, c);
+    bool clock = c->op == SIM_OP_CLOCK;
+    if (cur->n > 0 && (d == cur->no || clock || cur->n == rp->batch_cap))
+        cur = dispatch(rp, cur);
+    if (rp->failed)
+        return cur;
+    if (d > cur->dep && d < cur->no)
+        cur->dep = d;
+    if (clock || c->op == SIM_OP_ACCOUNT || c->op == SIM_OP_DEPOSIT) {
+        /* nothing before it may be unanswered, nothing after may overtake */
+        cur->dep = cur->no - 1;
+        cur->barrier = true;
+    }
+    GPUX_ASSERT(cur->n < rp->batch_cap);
+    cur->cmds[cur->n++] = *c;
+    if (c->op == SIM_OP_ORDER && c->order_idx < rp->maps.n_orders)
+        rp->order_batch[c->order_idx] = cur->no;
+    if (c->op == SIM_OP_ACCOUNT && c->account_idx < rp->maps.n_accounts)
+        rp->account_batch[c->account_idx] = cur->no;
+    return cur;
+}
+
+/* Waits until every lane is idle (all answered) or the replay failed. */
+static void drain(replay *rp)
+{
+    pthread_mutex_lock(&rp->mu);
+    while (answered_through(rp) < rp->sent_no && !rp->failed)
+        pthread_cond_wait(&rp->cv, &rp->mu);
     pthread_mutex_unlock(&rp->mu);
 }
 
-static void drain_all(replay *rp)
+static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&rp->mu);
-    for (;;) {
-        bool idle = true;
-        for (int i = 0; i < rp->n_lanes; i++)
-            idle = idle && rp->lanes[i].count == 0 && !rp->lanes[i].busy;
-        if (idle || rp->failed)
-            break;
-        pthread_cond_wait(&rp->cv, &rp->mu);
+    sim_cmd c;
+    int n = 0;
+    uint64_t done = 0;
+    long t0 = mono_ms(), last = t0;
+    batch *cur = &rp->pool[0];
+    cur->no = 1;
+    while (!rp->failed && (n = sim_dayfile_next(d, &c, err, errlen)) == 1) {
+        cur = add(rp, cur, &c);
+        done++;
+        if (cfg->progress && mono_ms() - last > 200) {
+            last = mono_ms();
+            progress(rp, done, t0, false);
+        }
     }
+    if (!rp->failed && n == 0 && cur->n > 0)
+        dispatch(rp, cur);
+    drain(rp);
+    pthread_mutex_lock(&rp->mu);
+    rp->done_sending = true;
+    pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
+    if (rp->reader_started) {
+        pthread_join(rp->reader, NULL);
+        rp->reader_started = false;
+    }
+    if (cfg->progress)
+        progress(rp, done, t0, true);
+    rp->stats.seconds_ms = mono_ms() - t0;
+    return rp->failed ? 0 : n < 0 ? -1 : 0; /* a failure's reason is in rp->err */
 }
 
 /* ---- setup ---- */
 
+static int lane_init(replay *rp, lane *l)
+{
+    l->rp = rp;
+    l->buf_cap = sizeof(wire_hdr) + (size_t)rp->batch_cap * sizeof(wire_cmd);
+    l->w = calloc(rp->batch_cap, sizeof(wire_cmd));
+    l->idx = calloc(rp->batch_cap, sizeof(uint32_t));
+    l->buf = malloc(l->buf_cap);
+    if (!l->w || !l->idx || !l->buf)
+        return -1;
+    if (nng_ctx_open(&l->ctx, rp->sock) != 0 || nng_aio_alloc(&l->aio, NULL, NULL) != 0)
+        return -1;
+    nng_aio_set_timeout(l->aio, REPLY_TIMEOUT_MS);
+    return 0;
+}
+
 static int replay_init(replay *rp, const sim_day_header *h, const sim_replay_config *cfg, char *err, size_t errlen)
 {
     memset(rp, 0, sizeof *rp);
-    rp->n_lanes = cfg->lanes > 0 && cfg->lanes <= 256 ? cfg->lanes : 32;
+    rp->hdr = h;
+    rp->n_lanes = cfg->lanes > 0 && cfg->lanes <= SIM_REPLAY_MAX_LANES ? cfg->lanes : 1;
+    rp->batch_cap = cfg->batch > 0 && cfg->batch <= (int)WIRE_MAX_BATCH_CMDS ? (uint32_t)cfg->batch
+                                                                              : WIRE_MAX_BATCH_CMDS;
+    if ((uint64_t)rp->batch_cap * (uint64_t)rp->n_lanes > MAX_IN_FLIGHT_CMDS)
+        rp->batch_cap = MAX_IN_FLIGHT_CMDS / (uint32_t)rp->n_lanes;
+    pthread_mutex_init(&rp->mu, NULL);
+    pthread_cond_init(&rp->cv, NULL);
     rp->lanes = calloc((size_t)rp->n_lanes, sizeof(lane));
-    rp->pending = calloc(PENDING_TRADES, sizeof(wire_event));
-    rp->pending_t_s = calloc(PENDING_TRADES, sizeof(int64_t));
-    if (sim_replay_maps_init(&rp->maps, h) != 0 || !rp->lanes || !rp->pending || !rp->pending_t_s) {
+    rp->pool = calloc((size_t)rp->n_lanes + 1, sizeof(batch));
+    bool ok = rp->lanes && rp->pool && sim_replay_maps_init(&rp->maps, h) == 0;
+    if (ok) {
+        rp->order_batch = calloc(rp->maps.n_orders, sizeof(uint64_t));
+        rp->account_batch = calloc(rp->maps.n_accounts, sizeof(uint64_t));
+        ok = rp->order_batch && rp->account_batch;
+    }
+    for (int i = 0; ok && i <= rp->n_lanes; i++)
+        ok = (rp->pool[i].cmds = calloc(rp->batch_cap, sizeof(sim_cmd))) != NULL;
+    if (!ok) {
         snprintf(err, errlen, "out of memory for a day of %u orders", h->orders);
         return -1;
     }
-    pthread_mutex_init(&rp->mu, NULL);
-    pthread_cond_init(&rp->cv, NULL);
     int rv = sim_replay_dial(&rp->sock, cfg->matcher_url);
+    if (rv == 0)
+        rv = nng_ctx_open(&rp->rctx, rp->sock);
+    if (rv == 0)
+        rv = nng_aio_alloc(&rp->raio, NULL, NULL);
     if (rv != 0) {
         snprintf(err, errlen, "cannot reach the matcher at %s: %s", cfg->matcher_url, nng_strerror(rv));
         return -1;
     }
+    nng_aio_set_timeout(rp->raio, REPLY_TIMEOUT_MS);
+    for (int i = 0; i < rp->n_lanes; i++)
+        if (lane_init(rp, &rp->lanes[i]) != 0) {
+            snprintf(err, errlen, "cannot set up replay lane %d", i);
+            return -1;
+        }
+    /* where the feed stands now: the day's events come after it */
+    wire_status_item st;
+    char why[200];
+    if (sim_replay_status(rp->rctx, rp->raio, &st, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cannot reach the matcher at %s: %s", cfg->matcher_url, why);
+        return -1;
+    }
+    if (!st.clock_sim) {
+        snprintf(err, errlen, "the matcher at %s runs on the wall clock: a day replay needs --clock sim",
+                 cfg->matcher_url);
+        return -1;
+    }
+    rp->st = st;
+    rp->st_at_ms = rp->stall_since_ms = mono_ms();
+    rp->stall_ledger_seq = st.ledger_seq;
+    rp->start_seq = rp->max_seq = rp->through_seq = rp->cur_seq = st.seq;
+    rp->cur_index = UINT32_MAX; /* everything after command start_seq */
     return 0;
 }
 
 static void replay_free(replay *rp)
 {
-    nng_close(rp->sock);
-    sim_replay_maps_free(&rp->maps);
-    free(rp->lanes);
-    free(rp->pending);
-    free(rp->pending_t_s);
-}
-
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void progress(const replay *rp, const sim_day_header *h, uint64_t done, long t0, bool final)
-{
-    long ms = mono_ms() - t0;
-    uint64_t rate = ms > 0 ? done * 1000 / (uint64_t)ms : 0;
-    int pct = h->events ? (int)(done * 100 / h->events) : 100;
-    fprintf(stderr, "\rreplay [%-40.*s] %3d%% %llu/%llu lines, %llu trades, %llu/s%s", pct * 40 / 100,
-            "########################################", pct, (unsigned long long)done,
-            (unsigned long long)h->events, (unsigned long long)rp->stats.trades, (unsigned long long)rate,
-            final ? "\n" : "");
-}
-
-static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, char *err, size_t errlen)
-{
-    const sim_day_header *h = sim_dayfile_header(d);
-    sim_cmd c;
-    int n;
-    uint64_t done = 0;
-    long t0 = mono_ms(), last = t0;
-    while ((n = sim_dayfile_next(d, &c, err, errlen)) == 1) {
-        if (c.op == SIM_OP_CLOCK || c.op == SIM_OP_ACCOUNT || c.op == SIM_OP_DEPOSIT) {
-            drain_all(rp); /* every earlier command is acknowledged first */
-            if (rp->failed)
-                break; /* lanes may still be in flight: never share their aio */
-            send_one(rp, &rp->lanes[0], &c); /* lane 0 is idle here */
-        } else {
-            lane_push(rp, &rp->lanes[c.order_idx % (uint32_t)rp->n_lanes], &c);
-        }
-        if (rp->failed)
-            break;
-        done++;
-        if (cfg->progress && mono_ms() - last > 200) {
-            last = mono_ms();
-            progress(rp, h, done, t0, false);
-        }
+    for (int i = 0; rp->lanes && i < rp->n_lanes; i++) {
+        if (rp->lanes[i].aio)
+            nng_aio_free(rp->lanes[i].aio);
+        free(rp->lanes[i].w);
+        free(rp->lanes[i].idx);
+        free(rp->lanes[i].buf);
     }
-    drain_all(rp);
-    record_pending(rp);
-    if (cfg->progress)
-        progress(rp, h, done, t0, true);
-    rp->stats.seconds_ms = mono_ms() - t0;
-    return n < 0 ? -1 : 0;
+    if (rp->raio)
+        nng_aio_free(rp->raio);
+    nng_close(rp->sock);
+    for (int i = 0; rp->pool && i <= rp->n_lanes; i++)
+        free(rp->pool[i].cmds);
+    sim_replay_maps_free(&rp->maps);
+    free(rp->order_batch);
+    free(rp->account_batch);
+    free(rp->lanes);
+    free(rp->pool);
+    pthread_mutex_destroy(&rp->mu);
+    pthread_cond_destroy(&rp->cv);
+}
+
+static int start_threads(replay *rp, int *started, char *err, size_t errlen)
+{
+    for (; *started < rp->n_lanes; (*started)++)
+        if (pthread_create(&rp->lanes[*started].thread, NULL, lane_main, &rp->lanes[*started]) != 0) {
+            snprintf(err, errlen, "cannot start replay lane %d", *started);
+            return -1;
+        }
+    if (pthread_create(&rp->reader, NULL, reader_main, rp) != 0) {
+        snprintf(err, errlen, "cannot start the feed reader");
+        return -1;
+    }
+    rp->reader_started = true;
+    return 0;
+}
+
+static void stop_threads(replay *rp, int started)
+{
+    pthread_mutex_lock(&rp->mu);
+    if (rp->reader_started && !rp->failed)
+        fail_locked(rp, "replay stopped early"); /* only reached on a setup error */
+    for (int i = 0; i < started; i++)
+        rp->lanes[i].stop = true;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
+    if (rp->reader_started)
+        pthread_join(rp->reader, NULL);
+    rp->reader_started = false;
+    for (int i = 0; i < started; i++)
+        pthread_join(rp->lanes[i].thread, NULL);
 }
 
 int sim_replay_nng(const char *day_path, const sim_replay_config *cfg, sim_report **out_report,
                    sim_replay_stats *stats, char *err, size_t errlen)
 {
     *out_report = NULL;
+    memset(stats, 0, sizeof *stats);
     sim_dayfile *d = sim_dayfile_open(day_path, err, errlen);
     if (!d)
         return -1;
@@ -378,27 +832,11 @@ int sim_replay_nng(const char *day_path, const sim_replay_config *cfg, sim_repor
         rc = -1;
     }
     int started = 0;
-    for (; rc == 0 && started < rp.n_lanes; started++) {
-        lane *l = &rp.lanes[started];
-        l->rp = &rp;
-        if (nng_ctx_open(&l->ctx, rp.sock) != 0 || nng_aio_alloc(&l->aio, NULL, NULL) != 0 ||
-            (nng_aio_set_timeout(l->aio, REPLY_TIMEOUT_MS), pthread_create(&l->thread, NULL, lane_main, l) != 0)) {
-            snprintf(err, errlen, "cannot start replay lane %d", started);
-            rc = -1;
-            break;
-        }
-    }
+    if (rc == 0)
+        rc = start_threads(&rp, &started, err, errlen);
     if (rc == 0)
         rc = run_lines(&rp, d, cfg, err, errlen);
-    pthread_mutex_lock(&rp.mu);
-    for (int i = 0; i < started; i++)
-        rp.lanes[i].stop = true;
-    pthread_cond_broadcast(&rp.cv);
-    pthread_mutex_unlock(&rp.mu);
-    for (int i = 0; i < started; i++) {
-        pthread_join(rp.lanes[i].thread, NULL);
-        nng_aio_free(rp.lanes[i].aio);
-    }
+    stop_threads(&rp, started);
     if (rc == 0 && rp.failed) {
         snprintf(err, errlen, "%s", rp.err);
         rc = -1;

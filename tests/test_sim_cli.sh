@@ -7,7 +7,9 @@
 # python's XML parser accepts as a well-formed SVG document with the
 # expected parts; report rebuilt from the day + trades file gives the same
 # trade figures as the replay; SIGTERM in the middle of a big generate
-# exits 143 and leaves neither the output nor its temp file behind.
+# exits 143 and leaves neither the output nor its temp file behind; the
+# `gpux` CLI exits 64 (usage) for a malformed gateway URL and 69 only when
+# a well-formed one does not answer.
 BIN=${GPUX_BIN:-build/rel/bin}
 SIM="$BIN/gpux-sim"
 export GPUX_CATALOG="${GPUX_ROOT:-.}/matcher/catalog.default"
@@ -103,6 +105,21 @@ check "a day without trades still reports and plots" '[ $rc -eq 0 ] && grep -q "
 # --- bench lines --------------------------------------------------------
 "$SIM" bench --events 2000 >"$T/bench.txt" 2>"$T/err"; rc=$?
 check "bench prints two make-bench result lines" '[ $rc -eq 0 ] && [ "$(grep -Ec "^bench sim_(generate|inproc)( [a-z0-9_]+=-?[0-9]+(\.[0-9]+)?)+$" "$T/bench.txt")" -eq 2 ] && [ "$(wc -l <"$T/bench.txt")" -eq 2 ]'
+
+# --- gpux: a malformed gateway URL is a usage error ---------------------
+# (64, as `gpux --help` says; 69 is for a gateway that does not answer)
+GPUX="$BIN/gpux"
+bad_url_rcs=
+for u in "not a url" "localhost:8080" "https://127.0.0.1:8443" "http://:80" "http://127.0.0.1:99999"; do
+    GPUX_URL="$u" "$GPUX" markets >/dev/null 2>"$T/err"; rc=$?
+    grep -q "bad gateway URL" "$T/err" || rc="$rc(no reason)"
+    bad_url_rcs="$bad_url_rcs $rc"
+done
+check "gpux: a malformed GPUX_URL exits 64 with the reason (got:$bad_url_rcs)" '[ "$bad_url_rcs" = " 64 64 64 64 64" ]'
+GPUX_URL=http://127.0.0.1:1 "$GPUX" markets --url "no url" >/dev/null 2>"$T/err"; rc=$?
+check "gpux: a malformed --url exits 64 (and wins over GPUX_URL)" '[ $rc -eq 64 ] && grep -q "bad gateway URL .no url." "$T/err"'
+GPUX_URL=http://127.0.0.1:1 "$GPUX" markets >/dev/null 2>"$T/err"; rc=$?
+check "gpux: a well-formed URL where no gateway answers exits 69" '[ $rc -eq 69 ] && grep -q "no answer" "$T/err"'
 
 # --- SIGTERM ------------------------------------------------------------
 "$SIM" generate --scenario baseline --seed 1 --events 40000000 --out "$T/big.jsonl" 2>"$T/big.err" &

@@ -9,16 +9,31 @@
  * (sim_day_run fails otherwise); the trades file written by the replay
  * reads back into the same trade figures; a market missing from the
  * catalog stops the replay with the line. Several seeds each, so a
- * property that only holds by luck of one seed would show. */
+ * property that only holds by luck of one seed would show.
+ *
+ * The stack replay over nng (sim_replay_nng) against a real gpux-matcher
+ * process (--clock sim, fresh data dir each run): with one batch message
+ * in flight it applies the day in its exact file order, so its report
+ * equals the in-process replay's market for market and hour for hour (so
+ * trade times come back exactly), with tiny batches (many cuts where a
+ * cancel needs the id of an order in its own batch) and with one command
+ * per message (the reply-with-events path); with several lanes racing, it
+ * still records exactly the trades the matcher made (none foreign, none
+ * missed) and answers every command. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sim/gpux_replay.h"
 #include "sim/sim.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -221,6 +236,153 @@ static void test_market_missing_from_catalog(void **state)
     assert_non_null(strstr(err, "catalog"));
 }
 
+/* ---- the stack replay over nng, against a real gpux-matcher ---- */
+
+/* Lines after the header of a day file. */
+static uint64_t events_of(const char *path)
+{
+    char err[256];
+    sim_dayfile *d = sim_dayfile_open(path, err, sizeof(err));
+    assert_non_null(d);
+    uint64_t n = sim_dayfile_header(d)->events;
+    sim_dayfile_close(d);
+    return n;
+}
+
+typedef struct matcher_proc {
+    pid_t pid;
+    char url[300];
+} matcher_proc;
+
+/* Starts $GPUX_BIN/gpux-matcher --clock sim on a fresh data dir and waits
+ * (bounded) until its command endpoint exists. */
+static void matcher_start(matcher_proc *m, const char *name)
+{
+    const char *bin = getenv("GPUX_BIN");
+    char exe[512], data[256], cmd[300], pub[300], feed[300], sock[200];
+    snprintf(exe, sizeof(exe), "%s/gpux-matcher", bin ? bin : "build/rel/bin");
+    snprintf(data, sizeof(data), "%s/%s", dir, name);
+    snprintf(sock, sizeof(sock), "%s/%s.cmd", dir, name);
+    snprintf(cmd, sizeof(cmd), "ipc://%s", sock);
+    snprintf(pub, sizeof(pub), "ipc://%s/%s.pub", dir, name);
+    snprintf(feed, sizeof(feed), "ipc://%s/%s.feed", dir, name);
+    snprintf(m->url, sizeof(m->url), "%s", cmd);
+    m->pid = fork();
+    assert_true(m->pid >= 0);
+    if (m->pid == 0) {
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(126);
+        execl(exe, exe, "--data", data, "--cmd", cmd, "--pub", pub, "--feed", feed, "--catalog", catalog,
+              "--clock", "sim", (char *)NULL);
+        _exit(127);
+    }
+    struct stat st;
+    for (int i = 0; i < 600 && stat(sock, &st) != 0; i++) {
+        assert_int_equal(waitpid(m->pid, NULL, WNOHANG), 0); /* still running */
+        nanosleep(&(struct timespec){0, 50000000L}, NULL);
+    }
+    assert_int_equal(stat(sock, &st), 0);
+}
+
+static void matcher_stop(matcher_proc *m)
+{
+    int status;
+    kill(m->pid, SIGTERM);
+    assert_int_equal(waitpid(m->pid, &status, 0), m->pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Replays path into a fresh matcher with lanes x batch. */
+static sim_report *replay_nng(const char *path, const char *name, int lanes, int batch, sim_replay_stats *st)
+{
+    matcher_proc m;
+    char err[512];
+    sim_report *r = NULL;
+    matcher_start(&m, name);
+    sim_replay_config cfg = {.matcher_url = m.url, .lanes = lanes, .batch = batch};
+    int rc = sim_replay_nng(path, &cfg, &r, st, err, sizeof(err));
+    matcher_stop(&m);
+    if (rc != 0)
+        fail_msg("replay over nng (%d lanes, batch %d): %s", lanes, batch, err);
+    return r;
+}
+
+static void assert_same_report(const sim_report *a, const sim_report *b)
+{
+    for (int m = -1; m < SIM_N_MARKETS; m++) {
+        sim_market_stats x, y;
+        sim_report_market(a, m, &x);
+        sim_report_market(b, m, &y);
+        assert_memory_equal(&x, &y, sizeof(x));
+    }
+    for (int g = 0; g < SIM_N_GPUS; g++)
+        for (int32_t h = 0; h < sim_report_hours(a); h++) {
+            int64_t va, vb, ga, gb;
+            va = sim_report_bucket(a, g, h, &ga);
+            vb = sim_report_bucket(b, g, h, &gb);
+            assert_true(va == vb && ga == gb);
+        }
+}
+
+static void test_nng_replay_in_file_order(void **state)
+{
+    (void)state;
+    char path[256], err[512];
+    uint64_t mask;
+    snprintf(path, sizeof(path), "%s/nng-day.jsonl", dir);
+    assert_int_equal(sim_markets_parse("H100,B200/us-east", &mask, err, sizeof(err)), 0);
+    uint64_t keep = events;
+    events /= 4; /* three replays, one of them a message per command */
+    make_day(path, SIM_SCEN_CRUNCH, 21, mask);
+    events = keep;
+    sim_report *in;
+    sim_day_result res;
+    if (sim_day_run(path, catalog, NULL, &in, &res, err, sizeof(err)) != 0)
+        fail_msg("replay: %s", err);
+    assert_true(res.trades > 0);
+    static const int batches[] = {1024, 7, 1};
+    for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "m-order-%d", batches[i]);
+        sim_replay_stats st;
+        sim_report *r = replay_nng(path, name, 1, batches[i], &st);
+        assert_int_equal(st.trades, res.trades);
+        assert_int_equal(st.foreign_trades, 0);
+        assert_int_equal(st.commands + st.skipped, res.commands);
+        assert_int_equal(st.rejected + st.skipped, res.rejected);
+        /* batches of 7 are cut where a cancel needs its order's id; one
+         * command per message is the plain reply path */
+        assert_true(batches[i] != 1 || st.messages == st.commands);
+        assert_true(batches[i] != 7 || st.messages > st.commands / 7);
+        assert_same_report(in, r);
+        sim_report_destroy(r);
+    }
+    sim_report_destroy(in);
+}
+
+static void test_nng_replay_lanes_race(void **state)
+{
+    (void)state;
+    char path[256], err[512];
+    uint64_t mask;
+    snprintf(path, sizeof(path), "%s/nng-race.jsonl", dir);
+    assert_int_equal(sim_markets_parse("H100,A100", &mask, err, sizeof(err)), 0);
+    make_day(path, SIM_SCEN_BASELINE, 22, mask);
+    sim_replay_stats st;
+    sim_report *r = replay_nng(path, "m-race", 8, 16, &st);
+    sim_market_stats all;
+    sim_report_market(r, -1, &all);
+    /* every command answered, every trade of the matcher recorded, none
+     * foreign (the reader never records a trade before its orders' ids) */
+    assert_true(st.trades > 0);
+    assert_int_equal(all.trades, st.trades);
+    assert_int_equal(st.foreign_trades, 0);
+    assert_int_equal(st.commands + st.skipped, events_of(path));
+    assert_true(st.messages >= st.commands / 16);
+    assert_true(all.fees_micros == st.fees_micros);
+    sim_report_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +391,8 @@ int main(void)
         cmocka_unit_test(test_replay_deterministic),
         cmocka_unit_test(test_trades_file_round_trip),
         cmocka_unit_test(test_market_missing_from_catalog),
+        cmocka_unit_test(test_nng_replay_in_file_order),
+        cmocka_unit_test(test_nng_replay_lanes_race),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,10 @@
 #    GPU-hours and fees the replay's report counts ("all markets" line),
 #    once the ledger has caught up with the matcher; `gpux ledger check`
 #    (which then also compares with the live matcher) passes;
+#  - the nng replay (batch messages, one in flight) applies the day in its
+#    exact file order: its report equals the in-process replay's of the
+#    same day table for table (the rejects table counts the same commands;
+#    the stack names a cancel of a closed order by the API's code);
 #  - the client commands work against the live stack and their exit codes
 #    follow `gpux --help`: 0 ok, 64 usage, 65 rejected (4xx), 69 gateway
 #    unreachable; --json output parses; money moves as market.md says;
@@ -129,8 +133,17 @@ check "gpux ledger check passes after day 1 (also against the live matcher)" '[ 
 "$BIN/gpux-sim" generate --scenario peak-crunch --seed 12 --events "$EVENTS" --markets A100,MI300X,L40S \
     --start 2026-12-02T00:00:00Z 2>"$T/gen2.err" | sed 's/"account":"/"account":"d2-/g' >"$T/day2.jsonl"
 "$BIN/gpux-sim" check --day "$T/day2.jsonl" >/dev/null 2>"$T/gen2.err" || bail "generate day 2" "$T/gen2.err"
-"$BIN/gpux-sim" replay --day "$T/day2.jsonl" --matcher "$CMD" --lanes 64 >"$T/rep2.txt" 2>"$T/rep2.err"; rc=$?
-check "day 2 replays over nng with 64 lanes (exit 0, report printed)" '[ $rc -eq 0 ] && grep -q "^all markets" "$T/rep2.txt"' "$T/rep2.err"
+"$BIN/gpux-sim" replay --day "$T/day2.jsonl" --matcher "$CMD" >"$T/rep2.txt" 2>"$T/rep2.err"; rc=$?
+check "day 2 replays over nng in batch messages (exit 0, report printed)" '[ $rc -eq 0 ] && grep -q "^all markets" "$T/rep2.txt"' "$T/rep2.err"
+# the same day through a fresh in-process engine: same trades, same figures
+"$BIN/gpux-sim" replay --day "$T/day2.jsonl" >"$T/inproc2.txt" 2>"$T/inproc2.err"
+sed '/^rejected/,$d' "$T/rep2.txt" >"$T/rep2.tables"
+sed '/^rejected/,$d' "$T/inproc2.txt" >"$T/inproc2.tables"
+rejects() { awk '/^rejected/ { f = 1; next } f && NF { s += $NF } END { print s + 0 }' "$1"; }
+skipped=$(sed -n 's/.* rejected, \([0-9]*\) skipped.*/\1/p' "$T/rep2.err")
+check "day 2 over nng = the in-process replay of day 2 (every table; rejected + skipped = rejected)" \
+    'grep -q "^all markets" "$T/inproc2.tables" && cmp -s "$T/rep2.tables" "$T/inproc2.tables" && [ -n "$skipped" ] && [ $(( $(rejects "$T/rep2.txt") + skipped )) -eq "$(rejects "$T/inproc2.txt")" ]' "$T/inproc2.err"
+[ -s "$T/rep2.tables" ] && ! cmp -s "$T/rep2.tables" "$T/inproc2.tables" && diff "$T/rep2.tables" "$T/inproc2.tables" | head -20 | sed 's/^/#   /'
 if wait_settled; then ok "the ledger catches up with the matcher after day 2"; else nok "the ledger catches up with the matcher after day 2"; logs; fi
 r2=$(report_totals "$T/rep2.txt")
 l2=$(ledger_totals)
