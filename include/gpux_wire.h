@@ -185,11 +185,16 @@ typedef enum wire_query_type {
  * ledger reads without it; its position gates journal retention and the
  * ledger lag the gateway reports. */
 #define WIRE_QF_OBSERVER 1u
+/* wire_query.flags (STATUS only): also compute state_hash. The hash walks
+ * the whole live state on the engine thread (O(accounts + resting
+ * orders)), so health checks and progress polls leave it off (state_hash
+ * is then 0); tests and tools comparing states ask for it. */
+#define WIRE_QF_STATE_HASH 2u
 
 typedef struct wire_query {
     uint16_t type;   /* wire_query_type */
     uint8_t side;    /* QUOTE */
-    uint8_t flags;   /* WIRE_QF_* (FEED only), else 0 */
+    uint8_t flags;   /* WIRE_QF_OBSERVER (FEED), WIRE_QF_STATE_HASH (STATUS), else 0 */
     uint32_t account;
     uint32_t market;
     uint32_t limit;
@@ -419,7 +424,7 @@ typedef struct wire_key {
 
 typedef struct wire_status_item {
     uint64_t seq;                /* last journaled command */
-    uint64_t state_hash;         /* matcher_state_hash */
+    uint64_t state_hash;         /* matcher_state_hash, 0 unless asked (WIRE_QF_STATE_HASH) */
     int64_t clock_hour;
     uint64_t next_order_id;
     uint64_t next_trade_id;

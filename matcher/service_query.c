@@ -188,12 +188,13 @@ static void q_markets(const service *s, const wire_query *q, rb *b)
     }
 }
 
-static void q_status(const service *s, rb *b)
+static void q_status(const service *s, const wire_query *q, rb *b)
 {
     wire_status_item st;
     memset(&st, 0, sizeof st);
     st.seq = s->st.seq;
-    st.state_hash = matcher_state_hash(s->eng);
+    if (q->flags & WIRE_QF_STATE_HASH)
+        st.state_hash = matcher_state_hash(s->eng); /* O(live state): only on request */
     st.clock_hour = matcher_clock_hour(s->eng);
     st.next_order_id = matcher_next_order_id(s->eng);
     st.next_trade_id = matcher_next_trade_id(s->eng);
@@ -431,7 +432,7 @@ size_t service_query(service *s, const wire_query *q, uint8_t *buf, size_t cap)
     rb b;
     rb_begin(&b, buf, cap, &r);
     switch (q->type) {
-    case WIRE_Q_STATUS: q_status(s, &b); break;
+    case WIRE_Q_STATUS: q_status(s, q, &b); break;
     case WIRE_Q_MARKETS: q_markets(s, q, &b); break;
     case WIRE_Q_ORDER:
     case WIRE_Q_ORDER_BY_CLIENT_ID: q_order(s, q, &b, &r); break;

@@ -169,8 +169,9 @@ static int check_query(const wire_query *q, char *err, size_t errlen)
 {
     if (q->type < WIRE_Q_STATUS || q->type >= WIRE_Q_COUNT_)
         return fail(err, errlen, "unknown query type %u", q->type);
-    if (q->flags & ~(q->type == WIRE_Q_FEED ? WIRE_QF_OBSERVER : 0u))
-        return fail(err, errlen, "flags must be 0 (or observer on a feed query)");
+    unsigned allowed = q->type == WIRE_Q_FEED ? WIRE_QF_OBSERVER : q->type == WIRE_Q_STATUS ? WIRE_QF_STATE_HASH : 0u;
+    if (q->flags & ~allowed)
+        return fail(err, errlen, "flags must be 0 (or observer on a feed query, state hash on a status query)");
     bool want_limit = false, want_account = false, want_market = false;
     bool want_order = false, want_after = false, want_index = false;
     bool want_window = false, want_qty = false, want_coid = false;

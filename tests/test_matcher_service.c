@@ -284,6 +284,7 @@ static wire_status_item status_of(nng_socket s)
     wire_query q;
     memset(&q, 0, sizeof q);
     q.type = WIRE_Q_STATUS;
+    q.flags = WIRE_QF_STATE_HASH;
     static reply r;
     assert_int_equal(send_query(s, &q, &r), 0);
     assert_int_equal(r.r.status, WIRE_ST_OK);

@@ -223,6 +223,19 @@ static void test_query_rules(void **state)
     q.limit = 10;
     q.market = 1; /* not used by FEED */
     assert_int_equal(decode_query(&q), -1);
+    q.market = 0;
+    q.flags = WIRE_QF_OBSERVER;
+    assert_int_equal(decode_query(&q), 0);
+    q.flags = WIRE_QF_STATE_HASH; /* a STATUS flag */
+    assert_int_equal(decode_query(&q), -1);
+
+    memset(&q, 0, sizeof q);
+    q.type = WIRE_Q_STATUS;
+    assert_int_equal(decode_query(&q), 0);
+    q.flags = WIRE_QF_STATE_HASH;
+    assert_int_equal(decode_query(&q), 0);
+    q.flags = WIRE_QF_OBSERVER; /* a FEED flag */
+    assert_int_equal(decode_query(&q), -1);
 
     memset(&q, 0, sizeof q);
     q.type = WIRE_Q_QUOTE;
