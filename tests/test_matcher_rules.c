@@ -2308,6 +2308,17 @@ static void test_rejection_reasons_map_to_api_codes(void **state)
     assert_non_null(matcher_reason_message((matcher_reason)999));
 }
 
+/* An engine with room for more resting orders than one command's fill
+ * budget. */
+static void make_engine_for_budget_tests(void)
+{
+    matcher_config cfg;
+    small_config(&cfg);
+    cfg.max_orders = 2 * MATCHER_MAX_FILLS_PER_COMMAND;
+    cfg.max_orders_per_market = 2 * MATCHER_MAX_FILLS_PER_COMMAND;
+    make_engine(&cfg);
+}
+
 /* Applies an order without events or per-command checks (bulk setup). */
 static void bulk_place(matcher_cmd c)
 {
@@ -2324,11 +2335,7 @@ static void bulk_offer(uint32_t acct, int64_t price, int32_t qty, int64_t start,
 static void test_one_command_makes_at_most_4096_fills(void **state)
 {
     (void)state;
-    matcher_config cfg;
-    small_config(&cfg);
-    cfg.max_orders = 8192;
-    cfg.max_orders_per_market = 8192;
-    make_engine(&cfg);
+    make_engine_for_budget_tests();
     uint32_t p = provider();
     uint32_t b = buyer(10000000000LL);
     for (int i = 0; i < MATCHER_MAX_FILLS_PER_COMMAND + 1; i++)
@@ -2356,11 +2363,7 @@ static void test_one_command_makes_at_most_4096_fills(void **state)
 static void test_offer_left_by_fill_budget_still_serves_later_bids(void **state)
 {
     (void)state;
-    matcher_config cfg;
-    small_config(&cfg);
-    cfg.max_orders = 8192;
-    cfg.max_orders_per_market = 8192;
-    make_engine(&cfg);
+    make_engine_for_budget_tests();
     uint32_t p1 = provider(), p2 = provider();
     uint32_t b1 = buyer(100000000000LL), b2 = buyer(10000000000LL);
     for (int i = 0; i < MATCHER_MAX_FILLS_PER_COMMAND; i++)
