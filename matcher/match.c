@@ -18,8 +18,8 @@
  * provider, since only one can fill it); for a partial bid 0 (no offer
  * could start a step). An offer sweeping past adds its own share; the
  * plan is run only when bound + share could reach the remainder
- * (all-or-none) or the new offer can start a step itself (partial). The bound is a cache, never
- * state: it changes no outcome (tests/test_matcher_diff.c compares every
+ * (all-or-none) or the new offer can start a step itself (partial). The
+ * bound is a cache, never state: it changes no outcome (tests/test_matcher_diff.c compares every
  * event with the reference model), so it is not hashed or saved; a bid
  * loaded from a snapshot starts untrusted. A sweep that stops on the fill
  * budget before visiting every bid it crosses bumps the market's epoch,
@@ -27,6 +27,7 @@
 #include "matcher/engine_internal.h"
 
 static int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
+static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* A book walk is a chain of cache misses (a level, then each order of its
  * FIFO; on a busy day most levels hold one or two orders): asking for the
@@ -41,7 +42,6 @@ static inline void walk_prefetch(const matcher_engine *e, const book_side *bs, u
     if (i >= PF_ORDERS)
         __builtin_prefetch(&e->orders[e->levels[bs->lvl[i - PF_ORDERS]].head]);
 }
-static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* The most offer o (avail GPUs over the window) can give an all-or-none
  * bid with r left: a step of an all-or-none plan takes min(avail, r') for
@@ -324,9 +324,13 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
 {
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
-    /* Best level last; a level emptied here may be popped, which only
-     * drops entries at or above i. */
+    /* Best level last. A bid filled here may empty its level, and emptied
+     * levels at the best end are popped: entries at or above i, and below
+     * it only levels already empty (nothing to visit), hence the bound
+     * check. */
     for (uint32_t i = bids->n_levels; i-- > 0;) {
+        if (i >= bids->n_levels)
+            continue;
         if (bids->keys[i] < o->price_micros)
             return;
         if (e->fills_left == 0)
