@@ -16,13 +16,9 @@ static void account_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *
     (void)rc;
     if (!gw_answered_ok(c, rep))
         return;
-    uint16_t type;
     wire_item it;
-    char err[128];
-    if (wire_reader_next(rd, &type, &it, err, sizeof err) != 1 || type != WIRE_ITEM_ACCOUNT) {
-        gw_reply_error(c, GW_ERR_INTERNAL, "unreadable account from the matcher");
+    if (!gw_first_item(c, rd, WIRE_ITEM_ACCOUNT, "account", &it))
         return;
-    }
     gw_reply_json(c, 200, gw_render_account(&it.account));
 }
 

@@ -152,13 +152,9 @@ static void quote_got(gw_call *c, int rc, const wire_reply *rep, wire_reader *rd
     (void)rc;
     if (!gw_answered_ok(c, rep))
         return;
-    uint16_t type;
     wire_item it;
-    char err[128];
-    if (wire_reader_next(rd, &type, &it, err, sizeof err) != 1 || type != WIRE_ITEM_QUOTE) {
-        gw_reply_error(c, GW_ERR_INTERNAL, "unreadable quote from the matcher");
+    if (!gw_first_item(c, rd, WIRE_ITEM_QUOTE, "quote", &it))
         return;
-    }
     json_t *body = json_object();
     json_object_set_new(body, "fillable_qty", json_integer(it.quote.fillable_qty));
     json_object_set_new(body, "avg_price", gw_json_money(it.quote.avg_price_micros));

@@ -339,13 +339,9 @@ static void owner_checked(gw_call *c, int rc, const wire_reply *rep, wire_reader
     }
     if (!gw_answered_ok(c, rep))
         return;
-    uint16_t type;
     wire_item it;
-    char err[128];
-    if (wire_reader_next(rd, &type, &it, err, sizeof err) != 1 || type != WIRE_ITEM_ORDER) {
-        gw_reply_error(c, GW_ERR_INTERNAL, "unreadable order from the matcher");
+    if (!gw_first_item(c, rd, WIRE_ITEM_ORDER, "order", &it))
         return;
-    }
     if (it.order.account != c->account) {
         gw_reply_error(c, GW_ERR_NOT_FOUND, "no such order");
         return;

@@ -150,6 +150,18 @@ bool gw_answered_ok(gw_call *c, const wire_reply *rep)
     return false;
 }
 
+bool gw_first_item(gw_call *c, wire_reader *rd, uint16_t want, const char *what, wire_item *it)
+{
+    uint16_t type;
+    char err[128];
+    if (wire_reader_next(rd, &type, it, err, sizeof err) == 1 && type == want)
+        return true;
+    char msg[96];
+    snprintf(msg, sizeof msg, "unreadable %s from the matcher", what);
+    gw_reply_error(c, GW_ERR_INTERNAL, msg);
+    return false;
+}
+
 void gw_reply_wire_error(gw_call *c, const wire_reply *rep)
 {
     char msg[128];

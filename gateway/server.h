@@ -210,6 +210,11 @@ void gw_reply_wire_error(gw_call *c, const wire_reply *rep);
 /* In a step: true when the matcher answered OK; otherwise the api.md error
  * has been sent (gw_reply_wire_error) and the step must return. */
 bool gw_answered_ok(gw_call *c, const wire_reply *rep);
+/* Reads the reply's first item, which must be of type want, into *it.
+ * Otherwise answers 500 "unreadable <what> from the matcher" and returns
+ * false (the matcher's answer is not what the query promises). Loop
+ * thread only. */
+bool gw_first_item(gw_call *c, wire_reader *rd, uint16_t want, const char *what, wire_item *it);
 
 /* routes (handlers_*.c): each either answers now or sends a request */
 void gw_h_markets(gw_call *c);
