@@ -48,12 +48,11 @@
 #include "gpux_assert.h"
 #include "matcher/journal.h"
 #include "matcher/service.h"
+#include "matcher/service_pub.h"
 #include "matcher/snapshot.h"
 
 #define N_BATCHES 16
 #define FEED_CONTEXTS 4
-#define PUBS_PER_BATCH 65536
-#define TOPICS_PER_CMD 16
 #define PUB_SENDBUF_MSGS 8192
 #define MAX_REQUEST_BYTES (sizeof(wire_hdr) + WIRE_MAX_BATCH_CMDS * sizeof(wire_cmd))
 
@@ -168,8 +167,7 @@ typedef struct batch {
     uint32_t n_recs;
     req_ctx **ctxs;
     uint32_t n_ctxs;
-    nng_msg **pubs;
-    uint32_t n_pubs;
+    service_pubs pubs; /* market data, built by the engine thread */
     uint64_t last_seq;
     uint64_t submit_ns; /* handed to the journal thread */
     uint64_t synced_ns; /* durable */
@@ -289,120 +287,6 @@ static void set_reply(loop *L, req_ctx *c, size_t len)
     }
 }
 
-/* Topic of an event for market data, up to 3 (market, account, provider). */
-static int event_topics(const wire_event *e, char topics[3][WIRE_TOPIC_MAX])
-{
-    int n = 0;
-    switch (e->type) {
-    case MATCHER_EV_ACCEPTED:
-    case MATCHER_EV_REPLACED:
-    case MATCHER_EV_DONE:
-        wire_topic_market(topics[n++], e->market);
-        wire_topic_account(topics[n++], e->account);
-        break;
-    case MATCHER_EV_TRADE:
-        wire_topic_market(topics[n++], e->market);
-        wire_topic_account(topics[n++], e->account);
-        wire_topic_account(topics[n++], e->provider);
-        break;
-    case MATCHER_EV_LEASE:
-        wire_topic_account(topics[n++], e->account);
-        wire_topic_account(topics[n++], e->provider);
-        break;
-    case MATCHER_EV_BALANCE:
-    case MATCHER_EV_DEPOSIT:
-    case MATCHER_EV_WITHDRAWAL:
-    case MATCHER_EV_ACCOUNT:
-        wire_topic_account(topics[n++], e->account);
-        break;
-    case MATCHER_EV_CLOCK:
-        memcpy(topics[n++], "clock.", 7);
-        break;
-    default: break;
-    }
-    return n;
-}
-
-typedef struct pub_set {
-    char topic[TOPICS_PER_CMD][WIRE_TOPIC_MAX];
-    nng_msg *msg[TOPICS_PER_CMD];
-    uint32_t n;
-} pub_set;
-
-static void pub_flush(loop *L, batch *b, pub_set *ps)
-{
-    for (uint32_t i = 0; i < ps->n; i++) {
-        if (b->n_pubs < PUBS_PER_BATCH) {
-            b->pubs[b->n_pubs++] = ps->msg[i];
-        } else {
-            nng_msg_free(ps->msg[i]);
-            L->pub_dropped++;
-        }
-    }
-    ps->n = 0;
-}
-
-static void pub_add(loop *L, batch *b, pub_set *ps, const char *topic,
-                    const wire_event *e)
-{
-    uint32_t i = 0;
-    while (i < ps->n && strcmp(ps->topic[i], topic) != 0)
-        i++;
-    if (i == ps->n) {
-        if (ps->n == TOPICS_PER_CMD)
-            pub_flush(L, b, ps);
-        i = ps->n;
-        nng_msg *m;
-        size_t tl = strlen(topic) + 1;
-        if (nng_msg_alloc(&m, 0) != 0) {
-            L->pub_dropped++;
-            return;
-        }
-        uint8_t hdr[sizeof(wire_hdr)];
-        GPUX_ASSERT(wire_pub_begin(hdr, sizeof hdr) == sizeof hdr);
-        if (nng_msg_append(m, topic, tl) != 0 || nng_msg_append(m, hdr, sizeof hdr) != 0) {
-            nng_msg_free(m);
-            L->pub_dropped++;
-            return;
-        }
-        memcpy(ps->topic[i], topic, tl);
-        ps->msg[i] = m;
-        ps->n++;
-    }
-    /* append one item and fix the header in place */
-    nng_msg *m = ps->msg[i];
-    size_t tl = strlen(topic) + 1;
-    wire_item_hdr ih = {.type = WIRE_ITEM_EVENT, .size = sizeof(wire_event)};
-    if (nng_msg_append(m, &ih, sizeof ih) != 0 || nng_msg_append(m, e, sizeof *e) != 0) {
-        L->pub_dropped++;
-        return;
-    }
-    uint8_t *body = nng_msg_body(m);
-    wire_hdr h;
-    memcpy(&h, body + tl, sizeof h);
-    h.count++;
-    h.body_len += (uint32_t)(sizeof ih + sizeof *e);
-    memcpy(body + tl, &h, sizeof h);
-}
-
-static void publish_events(loop *L, batch *b, const service_result *res)
-{
-    if (atomic_load(&L->subscribers) == 0)
-        return; /* market data to nobody: skip building it */
-    pub_set ps;
-    ps.n = 0;
-    for (uint64_t p = res->ev_pos; p < res->ev_pos + res->ev_count; p++) {
-        if (p < service_events_first(L->svc))
-            continue;
-        const wire_event *e = service_event_at(L->svc, p);
-        char topics[3][WIRE_TOPIC_MAX];
-        int nt = event_topics(e, topics);
-        for (int t = 0; t < nt; t++)
-            pub_add(L, b, &ps, topics[t], e);
-    }
-    pub_flush(L, b, &ps);
-}
-
 /* Applies one command (live) and queues its journal record. */
 static void run_command(loop *L, batch *b, const wire_cmd *c, bool internal,
                         service_result *res)
@@ -413,7 +297,8 @@ static void run_command(loop *L, batch *b, const wire_cmd *c, bool internal,
         return;
     GPUX_ASSERT(b->n_recs < L->rec_cap);
     journal_record_encode(&b->recs[b->n_recs++], res->seq, &stamped);
-    publish_events(L, b, res);
+    if (atomic_load(&L->subscribers) > 0) /* market data to nobody: skip it */
+        service_pubs_command(&b->pubs, L->svc, res);
     L->n_cmds++;
 }
 
@@ -496,12 +381,14 @@ static batch *batch_acquire(loop *L)
         pthread_cond_wait(&L->b_cv_engine, &L->b_mu);
     batch *b = &L->batches[L->b_head % N_BATCHES];
     pthread_mutex_unlock(&L->b_mu);
-    b->n_recs = b->n_ctxs = b->n_pubs = 0;
+    b->n_recs = b->n_ctxs = 0;
+    service_pubs_reset(&b->pubs);
     return b;
 }
 
 static void batch_submit(loop *L, batch *b)
 {
+    service_pubs_end_batch(&b->pubs);
     b->last_seq = service_seq(L->svc);
     b->submit_ns = mono_ns();
     pthread_mutex_lock(&L->b_mu);
@@ -585,9 +472,10 @@ static void release_batch(loop *L, batch *b)
         c->msg = NULL;
         nng_ctx_send(c->ctx, c->aio);
     }
-    for (uint32_t i = 0; i < b->n_pubs; i++)
-        if (nng_sendmsg(L->pub_sock, b->pubs[i], NNG_FLAG_NONBLOCK) != 0)
-            nng_msg_free(b->pubs[i]);
+    for (uint32_t i = 0; i < b->pubs.n; i++)
+        if (nng_sendmsg(L->pub_sock, b->pubs.msgs[i], NNG_FLAG_NONBLOCK) != 0)
+            nng_msg_free(b->pubs.msgs[i]);
+    b->pubs.n = 0;
 }
 
 /* Group commit: every batch the engine has handed over since the last
@@ -1153,8 +1041,7 @@ static int alloc_batches(loop *L)
         batch *b = &L->batches[i];
         b->recs = calloc(L->rec_cap, sizeof *b->recs);
         b->ctxs = calloc(L->n_ctxs, sizeof *b->ctxs);
-        b->pubs = calloc(PUBS_PER_BATCH, sizeof *b->pubs);
-        if (!b->recs || !b->ctxs || !b->pubs)
+        if (!b->recs || !b->ctxs || service_pubs_init(&b->pubs, &L->pub_dropped) != 0)
             return -1;
     }
     L->scratch = malloc(SERVICE_REPLY_MAX);
@@ -1177,7 +1064,7 @@ static void free_loop(loop *L)
     for (int i = 0; i < N_BATCHES; i++) {
         free(L->batches[i].recs);
         free(L->batches[i].ctxs);
-        free(L->batches[i].pubs);
+        service_pubs_free(&L->batches[i].pubs);
     }
     free(L->ctxs);
     free(L->inq);

@@ -1,0 +1,44 @@
+/* service_pub.h — the matcher service's market data (PUB messages).
+ *
+ * The engine thread builds a batch's PUB messages while it applies the
+ * batch's commands; the sender thread sends them once the batch is durable
+ * (published only after the journal has the commands). Message format and
+ * topics: include/gpux_wire.h, "market data". */
+#ifndef GPUX_SERVICE_PUB_H
+#define GPUX_SERVICE_PUB_H
+
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "matcher/service.h"
+
+#define SERVICE_PUBS_PER_BATCH 65536 /* messages per batch; more are dropped */
+
+/* One batch's market data. msgs[0..n) are ready to send; the sender takes
+ * them (and sets n to 0). Everything else is the builder's own state. */
+typedef struct service_pubs {
+    nng_msg **msgs;
+    uint32_t n;
+    uint64_t *dropped; /* counter shared by the batches (engine thread) */
+} service_pubs;
+
+/* Allocates the message array (at init, not per batch). dropped counts
+ * messages that could not be built or kept. Returns 0, or -1 out of
+ * memory. */
+int service_pubs_init(service_pubs *p, uint64_t *dropped);
+
+/* Frees messages still held, and the array. Safe on a zeroed struct. */
+void service_pubs_free(service_pubs *p);
+
+/* Starts a batch: the previous batch's messages must have been taken. */
+void service_pubs_reset(service_pubs *p);
+
+/* Adds the market data of one applied command (its events, read from the
+ * service's event ring). Engine thread only. */
+void service_pubs_command(service_pubs *p, service *svc, const service_result *res);
+
+/* Ends the batch: after this msgs[0..n) is complete. Engine thread. */
+void service_pubs_end_batch(service_pubs *p);
+
+#endif
