@@ -218,6 +218,32 @@ void book_insert(matcher_engine *e, uint32_t slot)
     lv->count++;
     o->level = l;
     mb->n_orders++;
+    if (o->side == MATCHER_SELL) /* a level that was empty drops its stale bits */
+        level_set_hmask(lv, lv->count == 1 ? e->omask[slot] : level_hmask(lv) | e->omask[slot]);
+}
+
+/* Refreshing a level's mask walks its offers; a longer level keeps the
+ * bits it has (stale bits only cost a walk, never a wrong answer). */
+#define LEVEL_REFRESH_MAX 16
+
+void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
+{
+    const order *o = &e->orders[slot];
+    hmask now = e->omask[slot];
+    if (o->level == NIL || now == old_mask)
+        return;
+    GPUX_ASSERT(o->side == MATCHER_SELL);
+    level *lv = &e->levels[o->level];
+    if ((old_mask & ~now) == 0 || lv->count > LEVEL_REFRESH_MAX) {
+        level_set_hmask(lv, level_hmask(lv) | now); /* only gained bits, or too long to recompute */
+        return;
+    }
+    hmask acc = 0;
+    for (uint32_t s = lv->head, n = 0; s != NIL; s = e->orders[s].next, n++) {
+        GPUX_ASSERT(n < LEVEL_REFRESH_MAX);
+        acc |= e->omask[s];
+    }
+    level_set_hmask(lv, acc);
 }
 
 static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l)

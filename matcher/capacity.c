@@ -20,7 +20,19 @@
  * A flag is only ever set from the breakpoints as they are (never
  * guessed), so it can be missing (then the walk answers) but never
  * wrong for an open hour; hours before the clock never matter because a
- * window that contains a block starts after the clock. */
+ * window that contains a block starts after the clock.
+ *
+ * Hour masks. Zero blocks still cost a cache miss per offer, and late on a
+ * busy day a failing plan walked ~1,450 offers, nearly all sold out in
+ * some hour of the bid's window (the cheap offers sell the popular hours
+ * first). So each offer also keeps a 128-bit mask of the hours (mod 128)
+ * where it has capacity (engine_internal.h, e->omask), and each ask level
+ * the union of its offers' masks in an array beside its sort keys (book.c
+ * keeps it). A plan reads only that array for a level where some hour of
+ * the bid's window has no capacity in any offer. Masks are computed here
+ * from the breakpoints; a level's mask is recomputed from its offers when
+ * one of them loses bits (levels up to LEVEL_REFRESH_MAX offers), so it
+ * can hold stale bits but never lacks a bit with capacity behind it. */
 #include "matcher/engine_internal.h"
 
 static uint32_t seg_alloc(matcher_engine *e, int32_t start_hour, int32_t qty, uint32_t next)
@@ -121,17 +133,19 @@ static uint64_t blocks_touched(const order *o, int32_t from_hour, int32_t to_hou
 /* Recomputes the derived summaries from the breakpoints:
  * zero_until_hour = the first open hour with capacity (or the end), and
  * zero_blocks (see "Zero blocks" above). */
-void cap_update_summary(const matcher_engine *e, order *o)
+void cap_update_summary(matcher_engine *e, order *o)
 {
     int32_t z = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
     bool prefix = true;
     uint64_t zb = 0;
+    hmask open = 0;
     for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
         int32_t end = seg_end(e, o, s);
         if (end <= z)
             continue;
         if (e->segs[s].qty > 0) {
             prefix = false;
+            open |= hmask_range(e->segs[s].start_hour > z ? e->segs[s].start_hour : z, end);
             continue;
         }
         int32_t from = e->segs[s].start_hour > z ? e->segs[s].start_hour : z;
@@ -141,6 +155,10 @@ void cap_update_summary(const matcher_engine *e, order *o)
     }
     o->zero_until_hour = z;
     o->zero_blocks = zb;
+    uint32_t slot = (uint32_t)(o - e->orders);
+    hmask old = e->omask[slot];
+    e->omask[slot] = open;
+    book_offer_mask_changed(e, slot, old);
 }
 
 int32_t cap_max_open(const matcher_engine *e, const order *o)

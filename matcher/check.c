@@ -68,6 +68,27 @@ static int check_zero_blocks(checker *k, const order *o)
     return 0;
 }
 
+/* An offer's hour mask has the bit of every open hour with capacity, and
+ * its level's mask has every bit of the offer's (capacity.c, "Hour
+ * masks"): a missing bit would make a plan skip capacity. */
+static int check_hour_masks(checker *k, const order *o, uint32_t slot, hmask level_mask)
+{
+    const matcher_engine *e = k->e;
+    hmask om = e->omask[slot];
+    if ((om & ~level_mask) != 0)
+        return fail(k, "offer %llu has hour bits its level lacks", (unsigned long long)o->id);
+    int32_t open = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        uint32_t n = e->segs[s].next;
+        int32_t from = e->segs[s].start_hour > open ? e->segs[s].start_hour : open;
+        int32_t to = n == NIL ? o->end_hour : e->segs[n].start_hour;
+        if (e->segs[s].qty > 0 && from < to && (hmask_range(from, to) & ~om) != 0)
+            return fail(k, "offer %llu hour mask misses hours %d..%d with capacity",
+                        (unsigned long long)o->id, from, to);
+    }
+    return 0;
+}
+
 static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_price, uint8_t side, uint32_t market)
 {
     const matcher_engine *e = k->e;
@@ -123,6 +144,8 @@ static int check_side(checker *k, uint32_t m, int si)
             if (o->prev != p || o->level != bs->lvl[i] || o->priority <= prev_priority)
                 return fail(k, "market %u level links/priority broken at order %llu", m, (unsigned long long)o->id);
             if (check_order(k, o, s, lv->price_micros, side, m) != 0)
+                return -1;
+            if (side == MATCHER_SELL && check_hour_masks(k, o, s, level_hmask(lv)) != 0)
                 return -1;
             prev_priority = o->priority;
             if (++count > lv->count)

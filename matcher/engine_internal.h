@@ -88,12 +88,46 @@ typedef struct order {
 _Static_assert(sizeof(order) == 128, "order: two cache lines");
 _Static_assert(offsetof(order, zero_blocks) + sizeof(uint64_t) <= 64, "order: scan fields in the first line");
 
+/* Hour masks. Bit (h mod 128) stands for every hour h' = h (mod 128).
+ * An offer's mask has the bit of every open hour where it has capacity,
+ * and an ask level's mask has at least the bits of its offers; bits may be
+ * stale (set with no capacity left), never missing. So a bid whose window
+ * (under 128 hours) has an hour whose bit is clear in a level's mask gets
+ * nothing from any offer of that level, and its plan skips the level's
+ * orders (capacity.c, "Hour masks"). */
+typedef unsigned __int128 hmask;
+#define HMASK_HOURS 128
+
+/* The mask of the hours [from, to) (all bits when 128 hours or more). */
+static inline hmask hmask_range(int32_t from_hour, int32_t to_hour)
+{
+    GPUX_ASSERT(from_hour < to_hour);
+    if (to_hour - from_hour >= HMASK_HOURS)
+        return ~(hmask)0;
+    hmask ones = ((hmask)1 << (to_hour - from_hour)) - 1;
+    uint32_t r = (uint32_t)from_hour & (HMASK_HOURS - 1); /* hours are >= 0 */
+    return r == 0 ? ones : (ones << r) | (ones >> (HMASK_HOURS - r));
+}
+
 typedef struct level {
     int64_t price_micros;
     uint32_t head, tail;
     uint32_t count;
     uint32_t next_free;
+    uint64_t hmask_w[2];        /* asks: the level's hour mask ("Hour masks" above) */
 } level;
+
+/* Levels store the mask as two words: 16-byte alignment would pad them. */
+static inline hmask level_hmask(const level *lv)
+{
+    return (hmask)lv->hmask_w[1] << 64 | lv->hmask_w[0];
+}
+
+static inline void level_set_hmask(level *lv, hmask m)
+{
+    lv->hmask_w[0] = (uint64_t)m;
+    lv->hmask_w[1] = (uint64_t)(m >> 64);
+}
 
 typedef struct seg {
     int32_t start_hour;
@@ -150,6 +184,8 @@ struct matcher_engine {
     uint32_t *lvmap_vals;
     uint32_t lvmap_mask;
 
+    hmask *omask;               /* per order slot: an offer's hour mask */
+
     seg *segs;                  /* cfg.max_segments + 1 slots */
     uint32_t seg_free;
     uint32_t n_segs_free;
@@ -199,6 +235,7 @@ void book_idmap_del(matcher_engine *e, uint64_t id);
 uint32_t book_level_find(const matcher_engine *e, uint32_t market, int si, int64_t price);
 void book_insert(matcher_engine *e, uint32_t slot);
 void book_remove(matcher_engine *e, uint32_t slot);
+void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask);
 void bucket_insert(matcher_engine *e, uint32_t slot);
 void bucket_remove(matcher_engine *e, uint32_t slot);
 
@@ -211,7 +248,7 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
 void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty);
 void cap_prune(matcher_engine *e, order *o);
 void cap_add_all(matcher_engine *e, order *o, int32_t delta);
-void cap_update_summary(const matcher_engine *e, order *o);
+void cap_update_summary(matcher_engine *e, order *o);
 bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 
 /* ---- matching (match.c) ---- */

@@ -35,12 +35,22 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
  * steps ahead overlaps them. Walks go from the best (last) level down. */
 #define PF_LEVELS 8
 #define PF_ORDERS 4
-static inline void walk_prefetch(const matcher_engine *e, const book_side *bs, uint32_t i)
+
+/* Can ask level i give anything to a bid whose window has hour mask need?
+ * (capacity.c, "Hour masks": false only when some hour of the window has
+ * no capacity in any of the level's offers.) */
+static inline bool level_may_serve(const level *lv, hmask need)
+{
+    return (level_hmask(lv) & need) == need;
+}
+
+/* Prefetches the order only of levels the walk will enter. */
+static inline void walk_prefetch(const matcher_engine *e, const book_side *asks, uint32_t i, hmask need)
 {
     if (i >= PF_LEVELS)
-        __builtin_prefetch(&e->levels[bs->lvl[i - PF_LEVELS]]);
-    if (i >= PF_ORDERS)
-        __builtin_prefetch(&e->orders[e->levels[bs->lvl[i - PF_ORDERS]].head]);
+        __builtin_prefetch(&e->levels[asks->lvl[i - PF_LEVELS]]);
+    if (i >= PF_ORDERS && level_may_serve(&e->levels[asks->lvl[i - PF_ORDERS]], need))
+        __builtin_prefetch(&e->orders[e->levels[asks->lvl[i - PF_ORDERS]].head]);
 }
 
 /* The most offer o (avail GPUs over the window) can give an all-or-none
@@ -79,13 +89,16 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     int32_t r = bid_remaining(b);
     int32_t r0 = r;
     uint32_t n = 0;
+    hmask need = hmask_range(b->start_hour, b->end_hour);
     e->plan_avail_qty = 0;
     e->plan_complete = false;
     for (uint32_t i = asks->n_levels; i-- > 0 && r > 0;) {
         if (-asks->keys[i] > b->price_micros) /* ask key = -price: no level load */
             break;
-        walk_prefetch(e, asks, i);
+        walk_prefetch(e, asks, i, need);
         const level *lv = &e->levels[asks->lvl[i]];
+        if (!level_may_serve(lv, need))
+            continue; /* no offer here has capacity in some hour of the window */
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, lock))
@@ -118,6 +131,7 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
     const book_side *asks = &e->books[b->market].side[1];
     bool all = bid_all_or_none(b);
     int32_t r = bid_remaining(b);
+    hmask need = hmask_range(b->start_hour, b->end_hour);
     e->plan_avail_qty = 0;
     e->plan_complete = false;
     if (++e->sp_cur == 0) {
@@ -128,8 +142,10 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
     for (uint32_t i = asks->n_levels; i-- > 0;) {
         if (-asks->keys[i] > b->price_micros)
             break;
-        walk_prefetch(e, asks, i);
+        walk_prefetch(e, asks, i, need);
         const level *lv = &e->levels[asks->lvl[i]];
+        if (!level_may_serve(lv, need))
+            continue;
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, 0))

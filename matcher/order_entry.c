@@ -176,6 +176,7 @@ static matcher_reason new_offer(matcher_engine *e, const matcher_cmd *c)
     order *o = &e->orders[slot];
     o->seg_head = cap_init(e, o->start_hour, o->qty);
     o->zero_until_hour = o->start_hour; /* qty > 0: nothing sold out yet */
+    e->omask[slot] = hmask_range(o->start_hour, o->end_hour);
     /* The dry run needs the offer visible in the book at its priority. */
     book_insert(e, slot);
     if (o->tif == MATCHER_POST_ONLY && match_offer_would_trade(e, slot)) {
