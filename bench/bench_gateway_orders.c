@@ -6,12 +6,18 @@
  * Prints (operations.md format, last value wins):
  *   bench gateway_hello      req_per_s=… p99_ms=…
  *   bench gateway_orders     req_per_s=… p99_ms=… non2xx=… ratio_to_hello_pct=…
+ *                            gateway_cpu_us_per_req=… matcher_cpu_us_per_req=…
+ *                            (CPU time of each process over the run / requests
+ *                            answered: the figure the noisy shared VM moves
+ *                            least)
  *   bench gateway_orders_tls req_per_s=… p99_ms=… non2xx=…
  *   bench gateway_account    req_per_s=… p99_ms=…   (GET /v1/account: a
  *                            matcher round trip without the journal, to
  *                            tell the nng round trip from the fsync)
- * On stderr, after the runs: the matcher's group-commit figures (commands
- * per commit, ms per write + fdatasync) for the whole invocation.
+ * On stderr, after the runs: the gateway's batching counters (commands per
+ * batched matcher message, where batched orders' events came from) and
+ * the matcher's group-commit figures (commands per commit, ms per write +
+ * fdatasync) for the whole invocation.
  * The orders are ioc bids that find nothing to trade: each is validated,
  * authenticated, journaled (fsync) and acknowledged, and the book stays
  * the same size however long the run. A benchmark asserts nothing.
@@ -254,6 +260,55 @@ static int write_get_script(const char *path, const char *key)
     return 0;
 }
 
+/* CPU time (user + system) a process has used so far, in microseconds;
+ * -1 when /proc cannot tell. */
+static int64_t cpu_us(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                     &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (int64_t)((ut + st) * 1000000ULL / (unsigned long long)hz) : -1;
+}
+
+/* Prints the gateway's batching figures from its /metrics on stderr (how
+ * many orders a matcher message carried; where batched orders' events
+ * came from). url is "http://127.0.0.1:PORT". */
+static void print_batching(const char *url)
+{
+    const char *colon = strrchr(url, ':');
+    int port = colon ? atoi(colon + 1) : 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static char buf[64 * 1024];
+    size_t n = 0;
+    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
+    if (fd >= 0 && port > 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+        for (ssize_t r; n + 1 < sizeof buf && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0;)
+            n += (size_t)r;
+    }
+    if (fd >= 0)
+        close(fd);
+    buf[n] = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, "gpux_gateway_command_batches_total", 34) == 0 ||
+            strncmp(line, "gpux_gateway_batched_", 21) == 0)
+            fprintf(stderr, "bench: gateway %s\n", line);
+}
+
 static bool wanted(const char *filter, const char *name)
 {
     return !filter || strstr(name, filter);
@@ -312,12 +367,12 @@ int main(int argc, char **argv)
         goto out;
     }
     snprintf(hello_url, sizeof hello_url, "http://127.0.0.1:%d/", hello_port);
-    spawn(margv, mlog, NULL);
+    pid_t mpid = spawn(margv, mlog, NULL);
     if (make_buyer(p[0], key) != 0) {
         fprintf(stderr, "bench: could not set up an account (see %s)\n", mlog);
         goto out;
     }
-    spawn(gargv, glog, NULL);
+    pid_t gpid = spawn(gargv, glog, NULL);
     if (wait_file(p[6]) != 0 || read_url(p[6], "GATEWAY_URL=", url, sizeof url) ||
         read_url(p[6], "GATEWAY_TLS_URL=", tls_url, sizeof tls_url)) {
         fprintf(stderr, "bench: the gateway did not start (see %s)\n", glog);
@@ -335,11 +390,16 @@ int main(int argc, char **argv)
         if (system(cmd) != 0)
             goto out;
     }
+    char base_url[256];
+    snprintf(base_url, sizeof base_url, "%s", url);
     snprintf(acct_url, sizeof acct_url, "%s/v1/account", url);
     strcat(url, "/v1/orders");
     strcat(tls_url, "/v1/orders");
     wrk_result hello = run_wrk(hello_url, NULL, secs, conns);
+    int64_t m0 = cpu_us(mpid), g0 = cpu_us(gpid);
     wrk_result plain = run_wrk(url, p[9], secs, conns);
+    int64_t m1 = cpu_us(mpid), g1 = cpu_us(gpid);
+    double n_req = plain.req_per_s * secs;
     wrk_result tls = wanted(filter, "gateway_orders_tls") ? run_wrk(tls_url, p[9], secs, conns)
                                                           : (wrk_result){0};
     wrk_result acct = wanted(filter, "gateway_account") ? run_wrk(acct_url, p[10], secs, conns)
@@ -350,12 +410,16 @@ int main(int argc, char **argv)
     if (hello.ok && wanted(filter, "gateway_hello"))
         printf("bench gateway_hello req_per_s=%.0f p99_ms=%.3f\n", hello.req_per_s, hello.p99_ms);
     if (plain.ok && wanted(filter, "gateway_orders"))
-        printf("bench gateway_orders req_per_s=%.0f p99_ms=%.3f non2xx=%ld ratio_to_hello_pct=%.1f\n",
+        printf("bench gateway_orders req_per_s=%.0f p99_ms=%.3f non2xx=%ld ratio_to_hello_pct=%.1f"
+               " gateway_cpu_us_per_req=%.1f matcher_cpu_us_per_req=%.1f\n",
                plain.req_per_s, plain.p99_ms, plain.non2xx,
-               hello.req_per_s > 0 ? 100.0 * plain.req_per_s / hello.req_per_s : 0.0);
+               hello.req_per_s > 0 ? 100.0 * plain.req_per_s / hello.req_per_s : 0.0,
+               g0 >= 0 && g1 >= 0 && n_req > 0 ? (double)(g1 - g0) / n_req : -1.0,
+               m0 >= 0 && m1 >= 0 && n_req > 0 ? (double)(m1 - m0) / n_req : -1.0);
     if (tls.ok)
         printf("bench gateway_orders_tls req_per_s=%.0f p99_ms=%.3f non2xx=%ld\n", tls.req_per_s,
                tls.p99_ms, tls.non2xx);
+    print_batching(base_url);
     rc = hello.ok && plain.ok ? 0 : 1;
 out:
     fflush(stdout);

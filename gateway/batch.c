@@ -21,17 +21,19 @@
  * nothing more. An accepted new order is rendered from its own events
  * (status after matching, fills). The matcher publishes them anyway, right
  * after the same group commit, on the market-data socket the gateway
- * already subscribes to: one "acct.<account>." message per command holds
- * every event of that command naming the account. So the gateway keeps
- * the latest such messages (pub cache, direct-mapped by seq) and takes an
- * order's events from there: no second round trip. Market data is best
- * effort (nng drops for a slow subscriber), so an order whose message has
- * not come within PUB_WAIT_MS is fetched with one FEED query for the whole
- * batch (observer: it does not move the ledger's position; the batch's
- * seqs are one run, the matcher applies a batch without interleaving).
- * An order whose events still did not come (feed gap, truncated page,
- * failure) is handed over with no reader: its handler fetches the order.
- * The commands were accepted: that is never a 503.
+ * already subscribes to: one message per matcher batch with every event
+ * of its commands (gw_pub_split_runs finds each command's run). So an
+ * order whose reply has come takes its run from the next messages; a run
+ * that comes before its reply (while batches are in flight) is copied
+ * into a ring, found by seq. No second round trip. Market data is best
+ * effort (nng drops for a slow subscriber), so an order whose events have
+ * not come within PUB_WAIT_MS, or whose seq market data has passed, is
+ * fetched with one FEED query for the whole batch (observer: it does not
+ * move the ledger's position; the batch's seqs are one run, the matcher
+ * applies a batch without interleaving). An order whose events still did
+ * not come (feed gap, truncated page, failure) is handed over with no
+ * reader: its handler fetches the order. The commands were accepted: that
+ * is never a 503.
  *
  * Bounds: GW_BATCH_POOL batches in flight, GW_BATCH_MAX_CMDS commands
  * each, all allocated at start. With the pool empty a command goes out on
@@ -44,11 +46,13 @@
 
 #define GW_BATCH_MAX_CMDS 256
 #define GW_BATCH_POOL 64
-/* Published account messages kept for orders whose reply comes after its
- * market data: 2 ways (buyer and provider of a trade) per slot. */
-#define PUB_CACHE_SLOTS 1024
-#define PUB_CACHE_WAYS 2
-#define PUB_CACHE_MSG_BYTES 4096 /* ~20 events; larger ones are not kept */
+/* New orders' events kept for replies that come after their market data:
+ * PUB_CACHE_SLOTS entries by seq, their items in a PUB_RING_BYTES ring
+ * (~10k orders of 4-5 events: more than GW_BATCH_POOL x GW_BATCH_MAX_CMDS
+ * orders in flight). */
+#define PUB_CACHE_SLOTS 16384
+#define PUB_RING_BYTES (8u * 1024u * 1024u)
+#define PUB_CACHE_RUN_BYTES (64u * 1024u) /* ~340 events; larger: the feed */
 /* How long an accepted order waits for its market data before the feed is
  * asked (the message normally follows the reply within a millisecond). */
 #define PUB_WAIT_MS 20
@@ -70,12 +74,14 @@ struct gw_batch {
     gw_batch *next_free;                /* free list, or the wait list */
 };
 
-typedef struct pub_entry {
+typedef struct run_entry {
     uint64_t seq;      /* 0 = empty */
+    uint64_t ring_off; /* where its items start, in bytes ever written */
+    uint64_t order_id; /* of its ACCEPTED event */
     uint32_t account;
-    uint32_t len;
-    uint8_t msg[PUB_CACHE_MSG_BYTES]; /* the PUB message after its topic */
-} pub_entry;
+    uint32_t len;      /* bytes of its items */
+    uint32_t count;    /* its events */
+} run_entry;
 
 struct gw_batcher {
     gw_server *srv;
@@ -85,7 +91,10 @@ struct gw_batcher {
     gw_batch *open;  /* collecting this turn, or NULL */
     gw_batch *waiting; /* replied, some orders waiting for market data */
     uint64_t pub_seq;  /* highest seq seen in market data */
-    pub_entry *cache;  /* [PUB_CACHE_SLOTS][PUB_CACHE_WAYS] */
+    uint32_t in_flight; /* batches sent, reply not come yet */
+    run_entry *cache;  /* [PUB_CACHE_SLOTS], direct-mapped by seq */
+    uint8_t *ring;     /* [PUB_RING_BYTES]: the cached runs' items */
+    uint64_t ring_head; /* bytes ever written to the ring */
     bool have_pub;     /* a market-data socket is configured */
     uint8_t *buf;    /* encoding scratch (gw_mc_send copies) */
     size_t cap;
@@ -145,8 +154,10 @@ static bool wants_events(const gw_batch *b, uint32_t i)
 static void deliver_rest_without_events(gw_batch *b)
 {
     for (uint32_t i = 0; i < b->n; i++)
-        if (b->calls[i])
+        if (b->calls[i]) {
+            b->bt->srv->metrics.order_events_none += wants_events(b, i);
             deliver(b, i, &b->reps[i], NULL);
+        }
     batch_put(b);
 }
 
@@ -210,6 +221,7 @@ static void feed_done(void *arg, int rc, const uint8_t *msg, size_t len)
             continue;
         wire_reader sub = {.buf = msg, .len = spans[i].end, .off = spans[i].start,
                            .left = spans[i].count};
+        b->bt->srv->metrics.order_events_feed++;
         deliver(b, i, &b->reps[i], &sub);
     }
     deliver_rest_without_events(b);
@@ -251,34 +263,35 @@ static void fetch_events(gw_batch *b)
 
 /* ---- market data: the orders' own events, without a round trip ------------ */
 
-static pub_entry *cache_slot(gw_batcher *bt, uint64_t seq)
+/* The events of a new order published before its batch's reply came:
+ * kept in a byte ring (ring_head = bytes ever written; an entry is valid
+ * while its bytes have not been written over), found by seq. */
+static run_entry *cache_slot(gw_batcher *bt, uint64_t seq)
 {
-    return &bt->cache[(seq % PUB_CACHE_SLOTS) * PUB_CACHE_WAYS];
+    return &bt->cache[seq % PUB_CACHE_SLOTS];
 }
 
-static const pub_entry *cache_find(gw_batcher *bt, uint64_t seq, uint32_t account)
+static bool entry_live(const gw_batcher *bt, const run_entry *e)
 {
-    const pub_entry *e = cache_slot(bt, seq);
-    for (uint32_t w = 0; w < PUB_CACHE_WAYS; w++)
-        if (e[w].seq == seq && e[w].account == account)
-            return &e[w];
-    return NULL;
+    return e->seq != 0 && bt->ring_head - e->ring_off <= PUB_RING_BYTES;
 }
 
-static void cache_put(gw_batcher *bt, uint64_t seq, uint32_t account, const uint8_t *msg,
-                      size_t len)
+/* Copies a complete run into the ring; runs over PUB_CACHE_RUN_BYTES are
+ * not kept (their orders ask the feed). */
+static void cache_put(gw_batcher *bt, const uint8_t *msg, const gw_pub_run *run)
 {
-    pub_entry *e = cache_slot(bt, seq), *victim = &e[0];
-    for (uint32_t w = 0; w < PUB_CACHE_WAYS; w++) {
-        if (e[w].seq == seq && e[w].account == account)
-            return; /* already here */
-        if (e[w].seq < victim->seq)
-            victim = &e[w]; /* the oldest (or an empty way) goes */
-    }
-    victim->seq = seq;
-    victim->account = account;
-    victim->len = (uint32_t)len;
-    memcpy(victim->msg, msg, len);
+    size_t len = run->end - run->start;
+    if (len > PUB_CACHE_RUN_BYTES)
+        return;
+    uint64_t at = bt->ring_head % PUB_RING_BYTES;
+    if (at + len > PUB_RING_BYTES) /* keep every run contiguous */
+        bt->ring_head += PUB_RING_BYTES - at;
+    run_entry *e = cache_slot(bt, run->seq);
+    *e = (run_entry){.seq = run->seq, .ring_off = bt->ring_head, .len = (uint32_t)len,
+                     .count = run->count, .order_id = run->order_id,
+                     .account = run->account};
+    memcpy(bt->ring + bt->ring_head % PUB_RING_BYTES, msg + run->start, len);
+    bt->ring_head += len;
 }
 
 /* A matcher started on a new data dir numbers its commands from 1 again:
@@ -289,20 +302,24 @@ static void check_restart(gw_batcher *bt, uint64_t seq)
 {
     if (seq + 2 * PUB_CACHE_SLOTS >= bt->pub_seq)
         return;
-    memset(bt->cache, 0, (size_t)PUB_CACHE_SLOTS * PUB_CACHE_WAYS * sizeof *bt->cache);
+    memset(bt->cache, 0, (size_t)PUB_CACHE_SLOTS * sizeof *bt->cache);
     bt->pub_seq = 0;
 }
 
-/* Hands order i the events of its cached message. Returns false when the
- * message does not read (then the order waits for the feed). */
-static bool deliver_pub(gw_batch *b, uint32_t i, const uint8_t *msg, size_t len)
+/* The run is order i's: same command, and its ACCEPTED event names the
+ * order and account the reply named. */
+static bool run_is_order(const gw_batch *b, uint32_t i, uint64_t seq, uint64_t order_id,
+                         uint32_t account)
 {
-    wire_reader rd;
-    char err[128];
-    if (wire_decode_pub(msg, len, &rd, err, sizeof err) != 0)
-        return false;
+    return wants_events(b, i) && b->reps[i].seq == seq && order_id != 0 &&
+           b->reps[i].order_id == order_id && b->cmds[i].account == account;
+}
+
+static void deliver_cached(gw_batch *b, uint32_t i, const gw_batcher *bt, const run_entry *e)
+{
+    wire_reader rd = {.buf = bt->ring, .len = e->ring_off % PUB_RING_BYTES + e->len,
+                      .off = e->ring_off % PUB_RING_BYTES, .left = e->count};
     deliver(b, i, &b->reps[i], &rd);
-    return true;
 }
 
 static void wait_list_remove(gw_batcher *bt, gw_batch *b)
@@ -347,8 +364,11 @@ static void await_events(gw_batch *b)
             deliver(b, i, &b->reps[i], NULL);
             continue;
         }
-        const pub_entry *e = cache_find(bt, b->reps[i].seq, b->cmds[i].account);
-        if (!e || !deliver_pub(b, i, e->msg, e->len)) {
+        const run_entry *e = cache_slot(bt, b->reps[i].seq);
+        if (entry_live(bt, e) && run_is_order(b, i, e->seq, e->order_id, e->account)) {
+            bt->srv->metrics.order_events_pub++;
+            deliver_cached(b, i, bt, e);
+        } else {
             b->waiting++;
             b->last_wait_seq = b->reps[i].seq;
         }
@@ -371,43 +391,50 @@ static void await_events(gw_batch *b)
     bt->waiting = b;
 }
 
-/* Reads the seq of a PUB message: that of its first event. 0 = unreadable. */
-static uint64_t pub_seq(const uint8_t *msg, size_t len)
+/* Hands the waiting orders of b whose runs are in this message their
+ * events: the batch's seqs and the message's runs both ascend, so one
+ * merge walk finds them. */
+static void deliver_from_message(gw_batch *b, const uint8_t *msg, const gw_pub_runs *runs)
 {
-    wire_reader rd;
-    uint16_t type;
-    wire_item it;
-    char err[128];
-    if (wire_decode_pub(msg, len, &rd, err, sizeof err) != 0 ||
-        wire_reader_next(&rd, &type, &it, err, sizeof err) != 1 || type != WIRE_ITEM_EVENT)
-        return 0;
-    return it.event.seq;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < b->n && b->waiting > 0; i++) {
+        if (!wants_events(b, i))
+            continue;
+        uint64_t seq = b->reps[i].seq;
+        while (j < runs->n && runs->runs[j].seq < seq)
+            j++;
+        if (j == runs->n)
+            return;
+        const gw_pub_run *r = &runs->runs[j];
+        if (!r->complete || !run_is_order(b, i, r->seq, r->order_id, r->account))
+            continue;
+        wire_reader rd;
+        gw_pub_run_reader(msg, r, &rd);
+        b->waiting--;
+        b->bt->srv->metrics.order_events_pub++;
+        deliver(b, i, &b->reps[i], &rd);
+    }
 }
 
 /* Market data comes in seq order (one pipe, sent in commit order); nng
  * drops messages for a subscriber that falls behind. So once a message
- * past a waiting order's seq has come, the order's own message is lost:
+ * past a waiting order's seq has come, the order's own events are lost:
  * its batch asks the feed at once instead of waiting out PUB_WAIT_MS. */
-void gw_batcher_on_pub(gw_batcher *bt, bool acct, uint32_t account, const uint8_t *msg,
-                       size_t len)
+void gw_batcher_on_pub(gw_batcher *bt, const uint8_t *msg, const gw_pub_runs *runs)
 {
-    if (!bt)
+    if (!bt || runs->n == 0)
         return;
-    uint64_t seq = pub_seq(msg, len);
-    if (seq == 0)
-        return;
-    check_restart(bt, seq);
-    if (seq > bt->pub_seq)
-        bt->pub_seq = seq;
-    if (acct && len <= PUB_CACHE_MSG_BYTES) /* for a reply still on its way */
-        cache_put(bt, seq, account, msg, len);
+    check_restart(bt, runs->runs[0].seq);
+    if (runs->last_seq > bt->pub_seq)
+        bt->pub_seq = runs->last_seq;
+    /* a reply still on its way finds its orders' events here */
+    for (uint32_t j = 0; bt->in_flight > 0 && j < runs->n; j++)
+        if (runs->runs[j].complete && runs->runs[j].cmd_type == MATCHER_CMD_NEW_ORDER)
+            cache_put(bt, msg, &runs->runs[j]);
     gw_batch **pp = &bt->waiting;
     for (uint32_t guard = 0; *pp && guard < GW_BATCH_POOL; guard++) {
         gw_batch *b = *pp;
-        for (uint32_t i = 0; acct && i < b->n && b->waiting > 0; i++)
-            if (wants_events(b, i) && b->reps[i].seq == seq && b->cmds[i].account == account &&
-                deliver_pub(b, i, msg, len))
-                b->waiting--;
+        deliver_from_message(b, msg, runs);
         if (b->waiting > 0 && bt->pub_seq <= b->last_wait_seq) {
             pp = &b->next_free;
             continue;
@@ -449,6 +476,8 @@ static void batch_done(void *arg, int rc, const uint8_t *msg, size_t len)
 {
     gw_batch *b = arg;
     gw_server *s = b->bt->srv;
+    GPUX_ASSERT(b->bt->in_flight > 0);
+    b->bt->in_flight--;
     if (rc != 0) {
         fail_all(b, GW_ERR_UNAVAILABLE, NULL); /* nothing was accepted, or unknown: 503 */
         return;
@@ -494,9 +523,12 @@ static void send_batch(gw_batcher *bt, gw_batch *b)
     GPUX_ASSERT(len > 0);
     s->metrics.cmd_batches++;
     s->metrics.batched_cmds += b->n;
-    if (gw_mc_send(s->mc, bt->buf, len, batch_done, b) != 0)
+    bt->in_flight++; /* before sending: market data may come before the reply */
+    if (gw_mc_send(s->mc, bt->buf, len, batch_done, b) != 0) {
+        bt->in_flight--;
         fail_all(b, GW_ERR_UNAVAILABLE,
                  "the gateway is at its limit of requests in flight; retry");
+    }
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -544,9 +576,10 @@ gw_batcher *gw_batcher_open(gw_server *s, char *err, size_t errlen)
     bt->cap = sizeof(wire_hdr) + GW_BATCH_MAX_CMDS * sizeof(wire_cmd);
     bt->buf = malloc(bt->cap);
     bt->pool = calloc(GW_BATCH_POOL, sizeof *bt->pool);
-    bt->cache = calloc((size_t)PUB_CACHE_SLOTS * PUB_CACHE_WAYS, sizeof *bt->cache);
+    bt->cache = calloc(PUB_CACHE_SLOTS, sizeof *bt->cache);
+    bt->ring = malloc(PUB_RING_BYTES);
     bt->flush_ev = event_new(s->base, -1, 0, on_flush, bt);
-    bool ok = bt->buf && bt->pool && bt->cache && bt->flush_ev;
+    bool ok = bt->buf && bt->pool && bt->cache && bt->ring && bt->flush_ev;
     for (uint32_t i = 0; ok && i < GW_BATCH_POOL; i++) {
         bt->pool[i].bt = bt;
         bt->pool[i].timer = evtimer_new(s->base, on_pub_timeout, &bt->pool[i]);
@@ -581,6 +614,7 @@ void gw_batcher_close(gw_batcher *bt)
         if (bt->pool[i].timer)
             event_free(bt->pool[i].timer);
     free(bt->cache);
+    free(bt->ring);
     free(bt->pool);
     free(bt->buf);
     free(bt);

@@ -271,6 +271,10 @@ typedef struct gw_metrics {
     uint64_t trades;
     uint64_t cmd_batches;    /* batched command messages sent */
     uint64_t batched_cmds;   /* commands they carried */
+    /* accepted batched orders, by where their events came from */
+    uint64_t order_events_pub;   /* market data */
+    uint64_t order_events_feed;  /* a FEED query */
+    uint64_t order_events_none;  /* neither: an ORDER query */
     int64_t ledger_lag;      /* -1 = unknown */
     bool matcher_up;
     bool ledger_up;

@@ -7,6 +7,7 @@
  * may be after one or more asynchronous matcher round trips. libevent
  * keeps a request whose client went away until we reply (it detaches it
  * from the dead connection), so a late matcher reply is always safe. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,24 +512,10 @@ static void h_metrics(gw_call *c)
     finish(c, 200, buf, (size_t)n, "text/plain; version=0.0.4");
 }
 
-/* Replies leave in more than one write under TLS (a record for the headers,
- * one for the body) and streams write event by event: with Nagle on, the
- * second segment waits for the peer's delayed ACK (~40 ms). */
-static void no_delay(struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     gw_server *s = arg;
     int64_t t0 = gw_now_us();
-    no_delay(req);
     gw_call *c = call_get(s, req, t0);
     if (!c) {
         evhttp_send_error(req, 503, "Service Unavailable");
@@ -569,6 +556,18 @@ static struct evhttp *listen_on(gw_server *s, const char *addr, int port, int *b
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h, addr, (uint16_t)port);
     if (!bs) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use or not allowed)", addr, port);
+        evhttp_free(h);
+        return NULL;
+    }
+    /* Replies leave in more than one write under TLS (a record for the
+     * headers, one for the body) and streams write event by event: with
+     * Nagle on, the second segment waits for the peer's delayed ACK
+     * (~40 ms). Set on the listening socket, TCP_NODELAY is inherited by
+     * every accepted connection (Linux): no setsockopt per request. */
+    int one = 1;
+    if (setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one) != 0) {
+        snprintf(err, errlen, "TCP_NODELAY on %s:%d: %s", addr, port, strerror(errno));
         evhttp_free(h);
         return NULL;
     }

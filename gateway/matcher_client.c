@@ -267,9 +267,8 @@ static int open_sub(gw_mc *mc, const char *pub_addr, char *err, size_t errlen)
 {
     int r = nng_sub0_open(&mc->sub);
     if (r == 0)
-        r = nng_socket_set(mc->sub, NNG_OPT_SUB_SUBSCRIBE, "mkt.", 4);
-    if (r == 0)
-        r = nng_socket_set(mc->sub, NNG_OPT_SUB_SUBSCRIBE, "acct.", 5);
+        r = nng_socket_set(mc->sub, NNG_OPT_SUB_SUBSCRIBE, WIRE_PUB_TOPIC,
+                           sizeof WIRE_PUB_TOPIC - 1);
     if (r == 0)
         r = nng_socket_set_size(mc->sub, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
     /* Orders take their own events from this feed (batch.c): a deep queue

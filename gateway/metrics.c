@@ -155,6 +155,13 @@ int gw_metrics_render(const gw_metrics *m, char *buf, size_t cap)
             "# TYPE gpux_gateway_batched_commands_total counter\n"
             "gpux_gateway_batched_commands_total %llu\n",
         (unsigned long long)m->cmd_batches, (unsigned long long)m->batched_cmds);
+    put(&o, "# HELP gpux_gateway_batched_order_events_total Accepted batched orders, by where their events came from.\n"
+            "# TYPE gpux_gateway_batched_order_events_total counter\n"
+            "gpux_gateway_batched_order_events_total{source=\"market_data\"} %llu\n"
+            "gpux_gateway_batched_order_events_total{source=\"feed\"} %llu\n"
+            "gpux_gateway_batched_order_events_total{source=\"order_query\"} %llu\n",
+        (unsigned long long)m->order_events_pub, (unsigned long long)m->order_events_feed,
+        (unsigned long long)m->order_events_none);
     put(&o, "# HELP gpux_ledger_lag Matcher commands not yet settled by the ledger (-1 unknown).\n"
             "# TYPE gpux_ledger_lag gauge\n"
             "gpux_ledger_lag %lld\n", (long long)m->ledger_lag);

@@ -45,6 +45,36 @@ int gw_mc_send(gw_mc *mc, const uint8_t *msg, size_t len, gw_mc_done_fn fn, void
 int gw_mc_call_blocking(const char *cmd_addr, const uint8_t *msg, size_t len,
                         int timeout_ms, uint8_t **out, size_t *out_len);
 
+/* ---- market-data messages (pub_runs.c) ------------------------------------ */
+
+#define GW_PUB_RUNS_MAX WIRE_PUB_MAX_EVENTS /* commands reported per message */
+
+/* One command's events inside a PUB message (include/gpux_wire.h). */
+typedef struct gw_pub_run {
+    uint64_t seq;
+    size_t start, end;  /* byte offsets of its items in the message */
+    uint32_t count;     /* events */
+    uint16_t cmd_type;  /* the command's type (matcher_cmd_type) */
+    bool complete;      /* every event of the command is here */
+    uint64_t order_id;  /* of its ACCEPTED event, 0 = none */
+    uint32_t account;   /* of its ACCEPTED event */
+} gw_pub_run;
+
+typedef struct gw_pub_runs {
+    gw_pub_run runs[GW_PUB_RUNS_MAX]; /* seq order */
+    uint32_t n;
+    uint32_t trades;    /* TRADE events in the message */
+    uint64_t last_seq;  /* seq of the message's last event */
+    bool truncated;     /* more commands than runs[]: the rest not reported */
+} gw_pub_runs;
+
+/* Splits a PUB message (after its topic) into its commands. Returns 0, or
+ * -1 when it does not decode or its events are not in (seq, index) order
+ * (then *out reports nothing). Any thread; msg is only read. */
+int gw_pub_split_runs(const uint8_t *msg, size_t len, gw_pub_runs *out);
+/* A reader over one run's events (valid while msg is). */
+void gw_pub_run_reader(const uint8_t *msg, const gw_pub_run *run, wire_reader *rd);
+
 /* ---- command batching (batch.c) ------------------------------------------ */
 
 typedef struct gw_batcher gw_batcher;
@@ -58,12 +88,12 @@ gw_batcher *gw_batcher_open(struct gw_server *s, char *err, size_t errlen);
  * Batches in flight must have completed (gw_mc_close fires them first). */
 void gw_batcher_close(gw_batcher *bt);
 /* A market-data message as received (msg = the PUB message after its
- * topic; acct: the topic is "acct.<account>.", else another topic): an
- * account message is kept for the order it may complete; every message
- * tells how far market data has come. Loop thread; msg is only read
- * during the call; bt may be NULL (not open yet). */
-void gw_batcher_on_pub(gw_batcher *bt, bool acct, uint32_t account, const uint8_t *msg,
-                       size_t len);
+ * topic, runs = its commands, gw_pub_split_runs): an accepted order of a
+ * batch takes its command's events from it; while batches are in flight
+ * the new orders' events are kept for replies still on their way; every
+ * message tells how far market data has come. Loop thread; msg and runs
+ * are only read during the call; bt may be NULL (not open yet). */
+void gw_batcher_on_pub(gw_batcher *bt, const uint8_t *msg, const gw_pub_runs *runs);
 
 /* ---- TLS (tls.c) --------------------------------------------------------- */
 

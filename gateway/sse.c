@@ -1,12 +1,16 @@
 /* sse.c — GET /v1/stream: Server-Sent Events from the matcher's market data.
  *
- * The gateway subscribes once to the matcher's PUB socket ("mkt." and
- * "acct." topics) and fans each message out to the connected streams:
- * `trade` and `book` events (from "mkt.<m>." topics) to everyone, `order`
- * events (from "acct.<a>." topics) only to streams opened with that
- * account's key. Streams are a fixed table (GW_MAX_SSE_CLIENTS); a stream
- * whose client reads too slowly (output over SSE_MAX_BUFFERED) is closed
- * rather than buffering without bound. */
+ * The gateway subscribes once to the matcher's PUB socket (one message
+ * per matcher batch, every event once) and fans each command's events out
+ * to the connected streams: `trade` and `book` events to everyone,
+ * `order` events only to streams opened with that account's key. Within a
+ * command they go out grouped as the matcher once published them, one
+ * topic after the other (the market's book and trade events, then each
+ * account's order events, in the order the events first name them), so
+ * streams see the same sequence as when every topic was its own message.
+ * Streams are a fixed table (GW_MAX_SSE_CLIENTS); a stream whose client
+ * reads too slowly (output over SSE_MAX_BUFFERED) is closed rather than
+ * buffering without bound. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,13 @@
 #include "gpux_assert.h"
 
 #define SSE_MAX_BUFFERED (1024 * 1024)
+#define SSE_TOPICS_PER_CMD 16 /* topics grouped at once, as the matcher did */
+
+typedef enum { TOPIC_MARKET, TOPIC_ACCOUNT, TOPIC_CLOCK } topic_kind;
+typedef struct sse_topic {
+    topic_kind kind;
+    uint32_t id; /* market or account */
+} sse_topic;
 
 static void sse_drop(gw_sse_client *cl)
 {
@@ -200,58 +211,157 @@ static json_t *fill_for_account(gw_server *s, const wire_event *ev, uint32_t acc
     return o;
 }
 
-static void on_event(gw_server *s, const wire_event *ev, bool account_topic, uint32_t account)
+/* One event as the matcher used to publish it under one topic: book and
+ * trade events under the market's, order events under each account's. */
+static void on_event(gw_server *s, const wire_event *ev, const sse_topic *t)
 {
-    /* Every order's book events come through here: with no stream open,
-     * rendering them (a JSON tree, its text, a scan of the stream slots)
-     * was most of the gateway's market-data cost, for nobody. */
-    bool listeners = s->sse && s->n_sse > 0;
-    if (!account_topic) {
-        if (ev->type == MATCHER_EV_TRADE) {
-            s->metrics.trades++;
-            if (listeners)
-                broadcast(s, "trade", trade_json(s, ev), false, 0);
-        } else if (change_name(ev->type) && listeners) {
+    if (t->kind == TOPIC_MARKET) {
+        if (ev->type == MATCHER_EV_TRADE)
+            broadcast(s, "trade", trade_json(s, ev), false, 0);
+        else if (change_name(ev->type))
             broadcast(s, "book", order_json(s, ev, false), false, 0);
-        }
         return;
     }
-    if (!listeners)
+    if (t->kind != TOPIC_ACCOUNT)
         return;
     if (ev->type == MATCHER_EV_TRADE)
-        broadcast(s, "order", fill_for_account(s, ev, account), true, account);
-    else if (change_name(ev->type) && ev->account == account)
-        broadcast(s, "order", order_json(s, ev, true), true, account);
+        broadcast(s, "order", fill_for_account(s, ev, t->id), true, t->id);
+    else if (change_name(ev->type) && ev->account == t->id)
+        broadcast(s, "order", order_json(s, ev, true), true, t->id);
+}
+
+/* The topics an event was published under when market data had one
+ * message per command and topic (up to 3: market, account, provider). */
+static int event_topics(const wire_event *e, sse_topic t[3])
+{
+    int n = 0;
+    switch (e->type) {
+    case MATCHER_EV_ACCEPTED:
+    case MATCHER_EV_REPLACED:
+    case MATCHER_EV_DONE:
+        t[n++] = (sse_topic){TOPIC_MARKET, e->market};
+        t[n++] = (sse_topic){TOPIC_ACCOUNT, e->account};
+        break;
+    case MATCHER_EV_TRADE:
+        t[n++] = (sse_topic){TOPIC_MARKET, e->market};
+        t[n++] = (sse_topic){TOPIC_ACCOUNT, e->account};
+        t[n++] = (sse_topic){TOPIC_ACCOUNT, e->provider};
+        break;
+    case MATCHER_EV_LEASE:
+        t[n++] = (sse_topic){TOPIC_ACCOUNT, e->account};
+        t[n++] = (sse_topic){TOPIC_ACCOUNT, e->provider};
+        break;
+    case MATCHER_EV_BALANCE:
+    case MATCHER_EV_DEPOSIT:
+    case MATCHER_EV_WITHDRAWAL:
+    case MATCHER_EV_ACCOUNT:
+        t[n++] = (sse_topic){TOPIC_ACCOUNT, e->account};
+        break;
+    case MATCHER_EV_CLOCK:
+        t[n++] = (sse_topic){TOPIC_CLOCK, 0};
+        break;
+    default: break;
+    }
+    return n;
+}
+
+static bool topic_eq(const sse_topic *a, const sse_topic *b)
+{
+    return a->kind == b->kind && a->id == b->id;
+}
+
+/* Streams the events [from, to) of one command, topic by topic in the
+ * order the events first name them, each topic's events in order: what a
+ * stream saw when every topic was its own message. */
+static void emit_window(gw_server *s, const uint8_t *msg, const gw_pub_run *run, size_t from,
+                        size_t to, const sse_topic *topics, uint32_t n_topics)
+{
+    for (uint32_t k = 0; k < n_topics; k++) {
+        gw_pub_run part = *run;
+        part.start = from;
+        part.end = to;
+        part.count = (uint32_t)((to - from) / (sizeof(wire_item_hdr) + sizeof(wire_event)));
+        wire_reader rd;
+        gw_pub_run_reader(msg, &part, &rd);
+        uint16_t type;
+        wire_item it;
+        char err[128];
+        for (uint32_t g = 0; g < part.count && wire_reader_next(&rd, &type, &it, err, sizeof err) == 1; g++) {
+            sse_topic t[3];
+            int nt = event_topics(&it.event, t);
+            for (int x = 0; x < nt; x++)
+                if (topic_eq(&t[x], &topics[k])) {
+                    on_event(s, &it.event, &topics[k]);
+                    break;
+                }
+        }
+    }
+}
+
+/* One command's events to the streams. The matcher grouped a command's
+ * events into at most SSE_TOPICS_PER_CMD topic messages at a time; a
+ * command naming more topics is streamed in windows of events that name
+ * at most that many. */
+static void stream_command(gw_server *s, const uint8_t *msg, const gw_pub_run *run)
+{
+    sse_topic topics[SSE_TOPICS_PER_CMD];
+    uint32_t n_topics = 0;
+    wire_reader rd;
+    gw_pub_run_reader(msg, run, &rd);
+    size_t from = run->start;
+    for (uint32_t g = 0; g < run->count; g++) {
+        size_t at = rd.off;
+        uint16_t type;
+        wire_item it;
+        char err[128];
+        if (wire_reader_next(&rd, &type, &it, err, sizeof err) != 1)
+            return; /* gw_pub_split_runs read it already */
+        sse_topic t[3];
+        int nt = event_topics(&it.event, t);
+        uint32_t fresh = 0;
+        for (int x = 0; x < nt; x++) {
+            bool known = false;
+            for (uint32_t k = 0; k < n_topics && !known; k++)
+                known = topic_eq(&t[x], &topics[k]);
+            fresh += !known;
+        }
+        if (n_topics + fresh > SSE_TOPICS_PER_CMD) {
+            emit_window(s, msg, run, from, at, topics, n_topics);
+            from = at;
+            n_topics = 0;
+        }
+        for (int x = 0; x < nt; x++) {
+            bool known = false;
+            for (uint32_t k = 0; k < n_topics && !known; k++)
+                known = topic_eq(&t[x], &topics[k]);
+            if (!known)
+                topics[n_topics++] = t[x];
+        }
+    }
+    emit_window(s, msg, run, from, run->end, topics, n_topics);
 }
 
 void gw_sse_on_pub(void *arg, const uint8_t *msg, size_t len)
 {
     gw_server *s = arg;
+    static gw_pub_runs runs; /* loop thread only; 190 KB, not on the stack */
     size_t off = wire_pub_split(msg, len);
-    if (off == 0)
+    if (off != sizeof WIRE_PUB_TOPIC || memcmp(msg, WIRE_PUB_TOPIC, off) != 0)
         return;
-    const char *topic = (const char *)msg;
-    bool acct = strncmp(topic, "acct.", 5) == 0;
-    uint32_t account = acct ? (uint32_t)strtoul(topic + 5, NULL, 10) : 0;
-    if (!acct && strncmp(topic, "mkt.", 4) != 0)
-        return;
-    /* an order's own events, for its batched reply (batch.c) */
-    gw_batcher_on_pub(s->batcher, acct, account, msg + off, len - off);
-    if (!s->sse || s->n_sse == 0) {
-        if (acct)
-            return;
-    }
-    wire_reader rd;
-    char err[128];
-    if (wire_decode_pub(msg + off, len - off, &rd, err, sizeof err) != 0) {
-        gw_log("bad market data message: %s", err);
+    if (gw_pub_split_runs(msg + off, len - off, &runs) != 0) {
+        gw_log("bad market data message (%zu bytes)", len);
         return;
     }
-    uint16_t type;
-    wire_item it;
-    for (uint32_t n = 0; n < WIRE_MAX_ITEMS && wire_reader_next(&rd, &type, &it, err, sizeof err) == 1; n++)
-        if (type == WIRE_ITEM_EVENT)
-            on_event(s, &it.event, acct, account);
+    s->metrics.trades += runs.trades;
+    /* the orders' own events, for their batched replies (batch.c) */
+    gw_batcher_on_pub(s->batcher, msg + off, &runs);
+    /* With no stream open nothing is rendered: every order's book events
+     * come through here, and building their JSON for nobody was most of
+     * the gateway's market-data cost. */
+    if (!s->sse || s->n_sse == 0)
+        return;
+    for (uint32_t j = 0; j < runs.n; j++)
+        stream_command(s, msg + off, &runs.runs[j]);
 }
 
 void gw_sse_tick(gw_server *s)

@@ -578,19 +578,40 @@ void wire_event_from_engine(wire_event *out, const matcher_event *ev,
 int wire_event_to_engine(const wire_event *w, matcher_event *out);
 
 /* ---- market data (PUB) -------------------------------------------------- */
-/* A PUB message is an ASCII topic, a NUL, then a WIRE_KIND_PUB message of
- * WIRE_ITEM_EVENT items (one command's events for that topic). nng SUB
- * subscriptions match topic prefixes:
- *   "mkt.<market>."   ACCEPTED, REPLACED, DONE and TRADE of that market
- *                     (book changes and trades; subscribe "mkt." for all)
- *   "acct.<account>." every event naming that account (ACCEPTED, REPLACED,
- *                     DONE, TRADE and LEASE for both parties, BALANCE,
- *                     DEPOSIT, WITHDRAWAL, ACCOUNT)
- *   "clock."          CLOCK events
- * Published only after the command is durable in the journal. */
+/* A PUB message is the ASCII topic WIRE_PUB_TOPIC, a NUL, then a
+ * WIRE_KIND_PUB message of WIRE_ITEM_EVENT items: every event of one or
+ * more consecutive commands, each event once, in (seq, index) order,
+ * exactly as the feed holds them (an event naming several accounts, e.g.
+ * a TRADE, is still one item). The matcher publishes one message per
+ * batch of commands it applied, after the batch is durable in the
+ * journal, and cuts a message only
+ *   - at the end of a batch, or
+ *   - before a command whose events would not fit in WIRE_PUB_MAX_EVENTS
+ *     (so a message with fewer events ends on a command boundary), or
+ *   - at WIRE_PUB_MAX_EVENTS inside a command that alone has more events:
+ *     the rest follows in the next message(s).
+ * So a command's events in one message are complete when they start at
+ * index 0 and are followed by another command's event or the message
+ * holds fewer than WIRE_PUB_MAX_EVENTS events. Market data is best
+ * effort: nng drops messages for a subscriber that falls behind; the feed
+ * (WIRE_Q_FEED) is the complete record. Subscribers filter by event
+ * (type, market, account, provider) themselves: nng's SUB filters on the
+ * receiving side anyway, so per-market or per-account topics would cost
+ * every subscriber one message each without saving any transport.
+ * A message is at most 16 + WIRE_PUB_MAX_EVENTS x 192 bytes after its
+ * topic (under nng's default 1 MiB receive limit). This format replaced
+ * one message per command and topic ("mkt.<m>.", "acct.<a>."); the topic
+ * changed with it, so an old subscriber receives nothing from a new
+ * matcher and a new one nothing from an old matcher (the gateway then
+ * completes orders from the feed): no mixed reading, no WIRE_VERSION
+ * bump, and journals stay readable. */
+#define WIRE_PUB_TOPIC "evt."
+#define WIRE_PUB_MAX_EVENTS 4096u
 
-/* Writes "mkt.<market>." / "acct.<account>." plus NUL into out
- * (WIRE_TOPIC_MAX bytes); returns the bytes written including the NUL. */
+/* Names of a market's / an account's events (e.g. for logs): writes
+ * "mkt.<market>." / "acct.<account>." plus NUL into out
+ * (WIRE_TOPIC_MAX bytes); returns the bytes written including the NUL.
+ * Not PUB topics: every PUB message has the topic WIRE_PUB_TOPIC. */
 size_t wire_topic_market(char out[WIRE_TOPIC_MAX], uint32_t market);
 size_t wire_topic_account(char out[WIRE_TOPIC_MAX], uint32_t account);
 

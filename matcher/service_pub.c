@@ -1,20 +1,43 @@
-/* service_pub.c — builds the matcher service's market data: for each
- * command, one PUB message per topic its events name (market, account,
- * provider, clock), each carrying that command's events for the topic. */
+/* service_pub.c — builds the matcher service's market data: one PUB
+ * message (topic WIRE_PUB_TOPIC) per batch holding every event of the
+ * batch's commands, each once, in seq order (include/gpux_wire.h, "market
+ * data").
+ *
+ * Why one message per batch: every nng message costs each subscriber a
+ * hand-off between nng's task threads (mutex, condition variable, a wake-
+ * up). With one message per command and topic (2-3 per order) the gateway
+ * spent most of its market-data CPU in those hand-offs during a simulated
+ * day; per batch it is one message for tens to hundreds of commands.
+ *
+ * How: the events are written into a scratch buffer allocated at init;
+ * a message is cut when the next command would not fit in
+ * WIRE_PUB_MAX_EVENTS (so a message ends on a command boundary unless it
+ * is full) and at the end of the batch, and only then copied into an nng
+ * message. A command with more events than a message holds is split over
+ * consecutive messages at the limit. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpux_assert.h"
 #include "matcher/service_pub.h"
 
-#define TOPICS_PER_CMD 16
+#define ITEM_BYTES (sizeof(wire_item_hdr) + sizeof(wire_event))
+#define TOPIC_BYTES (sizeof WIRE_PUB_TOPIC) /* with its NUL */
+#define SCRATCH_BYTES (TOPIC_BYTES + sizeof(wire_hdr) + (size_t)WIRE_PUB_MAX_EVENTS * ITEM_BYTES)
+
+_Static_assert(SCRATCH_BYTES <= 1024 * 1024,
+               "a PUB message must fit nng's default receive limit (1 MiB)");
+_Static_assert(WIRE_PUB_MAX_EVENTS <= WIRE_MAX_ITEMS, "PUB message item limit");
 
 int service_pubs_init(service_pubs *p, uint64_t *dropped)
 {
     p->msgs = calloc(SERVICE_PUBS_PER_BATCH, sizeof *p->msgs);
     p->n = 0;
     p->dropped = dropped;
-    return p->msgs ? 0 : -1;
+    p->buf = malloc(SCRATCH_BYTES);
+    p->len = 0;
+    p->count = 0;
+    return p->msgs && p->buf ? 0 : -1;
 }
 
 void service_pubs_free(service_pubs *p)
@@ -22,128 +45,80 @@ void service_pubs_free(service_pubs *p)
     for (uint32_t i = 0; p->msgs && i < p->n; i++)
         nng_msg_free(p->msgs[i]);
     free(p->msgs);
+    free(p->buf);
     p->msgs = NULL;
+    p->buf = NULL;
     p->n = 0;
 }
 
 void service_pubs_reset(service_pubs *p)
 {
     GPUX_ASSERT(p->n == 0);
+    GPUX_ASSERT(p->count == 0);
+    p->len = 0;
 }
 
-/* Topic of an event for market data, up to 3 (market, account, provider). */
-static int event_topics(const wire_event *e, char topics[3][WIRE_TOPIC_MAX])
+/* Starts a message in the scratch buffer: topic, NUL, PUB header. */
+static void msg_begin(service_pubs *p)
 {
-    int n = 0;
-    switch (e->type) {
-    case MATCHER_EV_ACCEPTED:
-    case MATCHER_EV_REPLACED:
-    case MATCHER_EV_DONE:
-        wire_topic_market(topics[n++], e->market);
-        wire_topic_account(topics[n++], e->account);
-        break;
-    case MATCHER_EV_TRADE:
-        wire_topic_market(topics[n++], e->market);
-        wire_topic_account(topics[n++], e->account);
-        wire_topic_account(topics[n++], e->provider);
-        break;
-    case MATCHER_EV_LEASE:
-        wire_topic_account(topics[n++], e->account);
-        wire_topic_account(topics[n++], e->provider);
-        break;
-    case MATCHER_EV_BALANCE:
-    case MATCHER_EV_DEPOSIT:
-    case MATCHER_EV_WITHDRAWAL:
-    case MATCHER_EV_ACCOUNT:
-        wire_topic_account(topics[n++], e->account);
-        break;
-    case MATCHER_EV_CLOCK:
-        memcpy(topics[n++], "clock.", 7);
-        break;
-    default: break;
-    }
-    return n;
+    memcpy(p->buf, WIRE_PUB_TOPIC, TOPIC_BYTES);
+    size_t n = wire_pub_begin(p->buf + TOPIC_BYTES, SCRATCH_BYTES - TOPIC_BYTES);
+    GPUX_ASSERT(n == sizeof(wire_hdr));
+    p->len = TOPIC_BYTES + sizeof(wire_hdr);
+    p->count = 0;
 }
 
-typedef struct pub_set {
-    char topic[TOPICS_PER_CMD][WIRE_TOPIC_MAX];
-    nng_msg *msg[TOPICS_PER_CMD];
-    uint32_t n;
-} pub_set;
-
-static void pub_flush(service_pubs *p, pub_set *ps)
+/* Closes the message being built (if it has events): its header gets the
+ * count, the bytes go into one nng message. */
+static void msg_end(service_pubs *p)
 {
-    for (uint32_t i = 0; i < ps->n; i++) {
-        if (p->n < SERVICE_PUBS_PER_BATCH) {
-            p->msgs[p->n++] = ps->msg[i];
-        } else {
-            nng_msg_free(ps->msg[i]);
-            (*p->dropped)++;
-        }
-    }
-    ps->n = 0;
-}
-
-static void pub_add(service_pubs *p, pub_set *ps, const char *topic,
-                    const wire_event *e)
-{
-    uint32_t i = 0;
-    while (i < ps->n && strcmp(ps->topic[i], topic) != 0)
-        i++;
-    if (i == ps->n) {
-        if (ps->n == TOPICS_PER_CMD)
-            pub_flush(p, ps);
-        i = ps->n;
-        nng_msg *m;
-        size_t tl = strlen(topic) + 1;
-        if (nng_msg_alloc(&m, 0) != 0) {
-            (*p->dropped)++;
-            return;
-        }
-        uint8_t hdr[sizeof(wire_hdr)];
-        GPUX_ASSERT(wire_pub_begin(hdr, sizeof hdr) == sizeof hdr);
-        if (nng_msg_append(m, topic, tl) != 0 || nng_msg_append(m, hdr, sizeof hdr) != 0) {
-            nng_msg_free(m);
-            (*p->dropped)++;
-            return;
-        }
-        memcpy(ps->topic[i], topic, tl);
-        ps->msg[i] = m;
-        ps->n++;
-    }
-    /* append one item and fix the header in place */
-    nng_msg *m = ps->msg[i];
-    size_t tl = strlen(topic) + 1;
-    wire_item_hdr ih = {.type = WIRE_ITEM_EVENT, .size = sizeof(wire_event)};
-    if (nng_msg_append(m, &ih, sizeof ih) != 0 || nng_msg_append(m, e, sizeof *e) != 0) {
-        (*p->dropped)++;
+    if (p->count == 0)
         return;
-    }
-    uint8_t *body = nng_msg_body(m);
     wire_hdr h;
-    memcpy(&h, body + tl, sizeof h);
-    h.count++;
-    h.body_len += (uint32_t)(sizeof ih + sizeof *e);
-    memcpy(body + tl, &h, sizeof h);
+    memcpy(&h, p->buf + TOPIC_BYTES, sizeof h);
+    h.count = p->count;
+    h.body_len = (uint32_t)(p->len - TOPIC_BYTES - sizeof h);
+    memcpy(p->buf + TOPIC_BYTES, &h, sizeof h);
+    nng_msg *m = NULL;
+    if (p->n == SERVICE_PUBS_PER_BATCH || nng_msg_alloc(&m, p->len) != 0) {
+        (*p->dropped)++;
+    } else {
+        memcpy(nng_msg_body(m), p->buf, p->len);
+        p->msgs[p->n++] = m;
+    }
+    p->count = 0;
+    p->len = 0;
+}
+
+static void msg_add(service_pubs *p, const wire_event *e)
+{
+    if (p->count == WIRE_PUB_MAX_EVENTS)
+        msg_end(p);
+    if (p->count == 0)
+        msg_begin(p);
+    GPUX_ASSERT(p->len + ITEM_BYTES <= SCRATCH_BYTES);
+    wire_item_hdr ih = {.type = WIRE_ITEM_EVENT, .size = sizeof(wire_event)};
+    memcpy(p->buf + p->len, &ih, sizeof ih);
+    memcpy(p->buf + p->len + sizeof ih, e, sizeof *e);
+    p->len += ITEM_BYTES;
+    p->count++;
 }
 
 void service_pubs_command(service_pubs *p, service *svc, const service_result *res)
 {
-    pub_set ps;
-    ps.n = 0;
-    for (uint64_t pos = res->ev_pos; pos < res->ev_pos + res->ev_count; pos++) {
-        if (pos < service_events_first(svc))
-            continue;
-        const wire_event *e = service_event_at(svc, pos);
-        char topics[3][WIRE_TOPIC_MAX];
-        int nt = event_topics(e, topics);
-        for (int t = 0; t < nt; t++)
-            pub_add(p, &ps, topics[t], e);
-    }
-    pub_flush(p, &ps);
+    uint64_t first = service_events_first(svc);
+    uint64_t pos = res->ev_pos < first ? first : res->ev_pos;
+    uint64_t end = res->ev_pos + res->ev_count;
+    if (pos >= end)
+        return;
+    /* whole commands per message: cut before one that does not fit */
+    if (p->count > 0 && p->count + (end - pos) > WIRE_PUB_MAX_EVENTS)
+        msg_end(p);
+    for (; pos < end; pos++)
+        msg_add(p, service_event_at(svc, pos));
 }
 
 void service_pubs_end_batch(service_pubs *p)
 {
-    (void)p; /* each command's messages are complete when it is added */
+    msg_end(p);
 }

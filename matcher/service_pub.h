@@ -2,8 +2,9 @@
  *
  * The engine thread builds a batch's PUB messages while it applies the
  * batch's commands; the sender thread sends them once the batch is durable
- * (published only after the journal has the commands). Message format and
- * topics: include/gpux_wire.h, "market data". */
+ * (published only after the journal has the commands): one message per
+ * batch, not per command. Message format: include/gpux_wire.h, "market
+ * data". */
 #ifndef GPUX_SERVICE_PUB_H
 #define GPUX_SERVICE_PUB_H
 
@@ -13,19 +14,26 @@
 
 #include "matcher/service.h"
 
-#define SERVICE_PUBS_PER_BATCH 65536 /* messages per batch; more are dropped */
+#define SERVICE_PUBS_PER_BATCH 65536 /* messages per batch (each up to
+                                        WIRE_PUB_MAX_EVENTS events); more
+                                        are dropped */
 
 /* One batch's market data. msgs[0..n) are ready to send; the sender takes
- * them (and sets n to 0). Everything else is the builder's own state. */
+ * them (and sets n to 0). Everything else is the builder's own state:
+ * the message being built lives in buf (allocated at init) until the
+ * batch ends or it is full. */
 typedef struct service_pubs {
     nng_msg **msgs;
     uint32_t n;
     uint64_t *dropped; /* counter shared by the batches (engine thread) */
+    uint8_t *buf;      /* topic + PUB message being built */
+    size_t len;        /* bytes in buf */
+    uint32_t count;    /* events in buf */
 } service_pubs;
 
-/* Allocates the message array (at init, not per batch). dropped counts
- * messages that could not be built or kept. Returns 0, or -1 out of
- * memory. */
+/* Allocates the message array and the build buffer (at init, not per
+ * batch). dropped counts messages that could not be built or kept.
+ * Returns 0, or -1 out of memory (then call service_pubs_free). */
 int service_pubs_init(service_pubs *p, uint64_t *dropped);
 
 /* Frees messages still held, and the array. Safe on a zeroed struct. */
@@ -35,10 +43,11 @@ void service_pubs_free(service_pubs *p);
 void service_pubs_reset(service_pubs *p);
 
 /* Adds the market data of one applied command (its events, read from the
- * service's event ring). Engine thread only. */
+ * service's event ring) to the batch's message. Engine thread only. */
 void service_pubs_command(service_pubs *p, service *svc, const service_result *res);
 
-/* Ends the batch: after this msgs[0..n) is complete. Engine thread. */
+/* Ends the batch: closes the message being built; after this
+ * msgs[0..n) is complete. Engine thread. */
 void service_pubs_end_batch(service_pubs *p);
 
 #endif

@@ -588,6 +588,65 @@ ok(answers_ok, "in a batch every request gets its own answer: its order, its fil
    "affect the others), one order per client_order_id (201 + 200), cancels (a second cancel: 409) and replaces", detail)
 st, js, _, _ = B1.req("GET", "/v1/orders")
 ok(st == 200 and js["orders"] == [], "the batched ioc orders left nothing resting", js)
+# Market data comes as one message per matcher batch with every command's
+# events: batched orders take their own events from it (not the feed), and
+# streams still see every trade once, each command's events grouped as
+# before (the market's book and trade events, then each account's order
+# events).
+def metric_src(src):
+    _, _, text_, _ = pub.req("GET", "/metrics")
+    key_ = f'gpux_gateway_batched_order_events_total{{source="{src}"}} '
+    return next((float(l_.split()[1]) for l_ in text_.splitlines() if l_.startswith(key_)), -1.0)
+ok(metric_src("market_data") > 0, "batched orders were completed from the coalesced market data",
+   (metric_src("market_data"), metric_src("feed"), metric_src("order_query")))
+
+def read_seq(s, until, limit_bytes=400000):
+    """Reads (event, data) pairs in order until until(pairs) or a timeout."""
+    buf, pairs = b"", []
+    try:
+        while len(buf) < limit_bytes:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            pairs = [(m.group(1).decode(), json.loads(m.group(2)))
+                     for m in re.finditer(rb"event: (\w+)\r?\ndata: (.*?)\r?\n", buf)]
+            if until(pairs):
+                break
+    except socket.timeout:
+        pass
+    return pairs
+
+S5, E5 = hour(5), hour(6)
+st, off5, _, _ = P1.req("POST", "/v1/orders", order("sell", qty=64, price="1.90", start=S5, end=E5))
+s_p1, s_an = open_stream(p1["api_key"]), open_stream()
+s_p1.settimeout(20); s_an.settimeout(20)
+h1_, h2_ = s_p1.recv(4096), s_an.recv(4096)
+res = burst([(B2, "POST", "/v1/orders", order("buy", qty=8, price="2.00", start=hour(5, k), end=hour(5, k + 1)))
+             for k in range(6)])
+tids = sorted(int(r_[1]["fills"][0]["trade_id"]) for r_ in res
+              if r_[0] == 201 and r_[1]["status"] == "filled" and len(r_[1]["fills"]) == 1)
+ok(st == 201 and len(tids) == 6, "a burst of crossing orders: each filled with its own fill", [r_[:2] for r_ in res])
+def fills_of(pairs):
+    return [int(d["trade_id"]) for e, d in pairs if e == "order" and d.get("change") == "fill"]
+def trades_of(pairs):
+    return [int(d["trade_id"]) for e, d in pairs if e == "trade"]
+an = read_seq(s_an, lambda p_: len(trades_of(p_)) >= len(tids))
+pp = read_seq(s_p1, lambda p_: len(fills_of(p_)) >= len(tids))
+ok(tids and sorted(trades_of(an)) == tids and "order" not in [e for e, _ in an],
+   "the anonymous stream sees every trade of the burst exactly once, no order events", an[-12:])
+pos = {}
+for i_, (e, d) in enumerate(pp):
+    if e in ("trade", "order") and "trade_id" in d:
+        pos.setdefault((e, int(d["trade_id"])), []).append(i_)
+grouped = all(len(pos.get(("trade", t_), [])) == 1 and len(pos.get(("order", t_), [])) == 1
+              and pos[("trade", t_)][0] < pos[("order", t_)][0] for t_ in tids)
+grouped = grouped and all(pos[("order", a_)][0] < pos[("trade", b_)][0] for a_, b_ in zip(tids, tids[1:]))
+ok(tids and grouped and all(d["order_id"] == off5["order_id"] for e, d in pp if e == "order" and d.get("change") == "fill"),
+   "the provider's stream: per order, the trade then the provider's own fill, orders in trade order", pp[-14:])
+s_p1.close(); s_an.close()
+P1.req("DELETE", f"/v1/orders/{off5['order_id']}")
+
 # Without market data (this gateway's market-data endpoint leads nowhere)
 # a batched order's events come from the matcher's feed instead.
 ready3 = os.path.join(T, "gw3.ready")

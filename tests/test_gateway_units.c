@@ -1,6 +1,7 @@
 /* test_gateway_units.c — the gateway's pure pieces: exact money and time
  * parsing/formatting, strict request decoding, error bodies, API keys,
- * the rate limiter and the metrics text. No sockets here; the real-socket
+ * the rate limiter, the metrics text and the reading of market-data
+ * messages into commands. No sockets here; the real-socket
  * tests are test_gateway_http / test_gateway_stack.sh. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -514,6 +515,193 @@ static void test_render_order_text(void **state)
     check_order_text(&srv, &o, f, 2);
 }
 
+/* ---- market-data messages: one message, several commands ---- */
+
+typedef struct pub_msg {
+    uint8_t *buf;
+    size_t len, cap;
+} pub_msg;
+
+static void pub_start(pub_msg *m, size_t events)
+{
+    m->cap = sizeof(wire_hdr) + events * (sizeof(wire_item_hdr) + sizeof(wire_event));
+    m->buf = malloc(m->cap);
+    assert_non_null(m->buf);
+    m->len = wire_pub_begin(m->buf, m->cap);
+    assert_int_equal(m->len, sizeof(wire_hdr));
+}
+
+static void pub_ev(pub_msg *m, uint64_t seq, uint32_t index, uint16_t type, uint16_t cmd_type,
+                   uint64_t order_id, uint32_t account)
+{
+    wire_event e;
+    memset(&e, 0, sizeof e);
+    e.seq = seq;
+    e.index = index;
+    e.type = type;
+    e.cmd_type = cmd_type;
+    e.order_id = order_id;
+    e.account = account;
+    if (type == MATCHER_EV_DONE)
+        e.reason = MATCHER_DONE_FILLED;
+    m->len = wire_append_item(m->buf, m->cap, m->len, WIRE_ITEM_EVENT, &e);
+    assert_true(m->len > 0);
+}
+
+static void test_pub_runs(void **state)
+{
+    (void)state;
+    static gw_pub_runs runs;
+    /* three commands in one message: an order that traded, a deposit, an
+     * order that rests */
+    pub_msg m;
+    pub_start(&m, 8);
+    pub_ev(&m, 5, 0, MATCHER_EV_ACCEPTED, MATCHER_CMD_NEW_ORDER, 77, 3);
+    pub_ev(&m, 5, 1, MATCHER_EV_TRADE, MATCHER_CMD_NEW_ORDER, 0, 3);
+    pub_ev(&m, 5, 2, MATCHER_EV_DONE, MATCHER_CMD_NEW_ORDER, 77, 3);
+    pub_ev(&m, 6, 0, MATCHER_EV_DEPOSIT, MATCHER_CMD_DEPOSIT, 0, 4);
+    pub_ev(&m, 8, 0, MATCHER_EV_BALANCE, MATCHER_CMD_NEW_ORDER, 0, 9);
+    pub_ev(&m, 8, 1, MATCHER_EV_ACCEPTED, MATCHER_CMD_NEW_ORDER, 78, 9);
+    assert_int_equal(gw_pub_split_runs(m.buf, m.len, &runs), 0);
+    assert_int_equal(runs.n, 3);
+    assert_int_equal(runs.trades, 1);
+    assert_int_equal(runs.last_seq, 8);
+    assert_false(runs.truncated);
+    const uint64_t seqs[3] = {5, 6, 8}, oids[3] = {77, 0, 78};
+    const uint32_t counts[3] = {3, 1, 2}, accts[3] = {3, 0, 9};
+    for (uint32_t j = 0; j < 3; j++) {
+        const gw_pub_run *r = &runs.runs[j];
+        assert_int_equal(r->seq, seqs[j]);
+        assert_int_equal(r->count, counts[j]);
+        assert_int_equal(r->order_id, oids[j]);
+        assert_int_equal(r->account, accts[j]);
+        assert_true(r->complete);
+        /* the reader yields exactly that command's events, in order */
+        wire_reader rd;
+        gw_pub_run_reader(m.buf, r, &rd);
+        uint16_t type;
+        wire_item it;
+        char err[128];
+        for (uint32_t k = 0; k < counts[j]; k++) {
+            assert_int_equal(wire_reader_next(&rd, &type, &it, err, sizeof err), 1);
+            assert_int_equal(it.event.seq, seqs[j]);
+            assert_int_equal(it.event.index, k);
+        }
+        assert_int_equal(wire_reader_next(&rd, &type, &it, err, sizeof err), 0);
+    }
+    assert_int_equal(runs.runs[1].cmd_type, MATCHER_CMD_DEPOSIT);
+    free(m.buf);
+
+    /* a command whose first events were in an earlier message is not whole */
+    pub_start(&m, 2);
+    pub_ev(&m, 9, 4096, MATCHER_EV_BALANCE, MATCHER_CMD_NEW_ORDER, 0, 1);
+    pub_ev(&m, 10, 0, MATCHER_EV_DEPOSIT, MATCHER_CMD_DEPOSIT, 0, 1);
+    assert_int_equal(gw_pub_split_runs(m.buf, m.len, &runs), 0);
+    assert_int_equal(runs.n, 2);
+    assert_false(runs.runs[0].complete);
+    assert_true(runs.runs[1].complete);
+    free(m.buf);
+
+    /* a full message: its last command may go on in the next one */
+    pub_start(&m, WIRE_PUB_MAX_EVENTS);
+    pub_ev(&m, 20, 0, MATCHER_EV_DEPOSIT, MATCHER_CMD_DEPOSIT, 0, 1);
+    for (uint32_t k = 0; k + 1 < WIRE_PUB_MAX_EVENTS; k++)
+        pub_ev(&m, 21, k, MATCHER_EV_BALANCE, MATCHER_CMD_ADVANCE_CLOCK, 0, 1);
+    assert_int_equal(gw_pub_split_runs(m.buf, m.len, &runs), 0);
+    assert_int_equal(runs.n, 2);
+    assert_true(runs.runs[0].complete);
+    assert_false(runs.runs[1].complete);
+    assert_int_equal(runs.runs[1].count, WIRE_PUB_MAX_EVENTS - 1);
+    free(m.buf);
+
+    /* more commands than runs[] holds: the rest is not reported, and what
+     * is reported is whole */
+    pub_start(&m, GW_PUB_RUNS_MAX + 2);
+    for (uint32_t k = 0; k < GW_PUB_RUNS_MAX + 2; k++)
+        pub_ev(&m, 100 + k, 0, MATCHER_EV_DEPOSIT, MATCHER_CMD_DEPOSIT, 0, 1);
+    assert_int_equal(gw_pub_split_runs(m.buf, m.len, &runs), 0);
+    assert_true(runs.truncated);
+    assert_int_equal(runs.n, GW_PUB_RUNS_MAX);
+    assert_true(runs.runs[GW_PUB_RUNS_MAX - 1].complete);
+    assert_int_equal(runs.last_seq, 100 + GW_PUB_RUNS_MAX + 1);
+    free(m.buf);
+
+    /* not in (seq, index) order, a repeated index, another item type,
+     * garbage: refused, nothing reported */
+    for (int bad = 0; bad < 4; bad++) {
+        pub_start(&m, 3);
+        pub_ev(&m, 30, 0, MATCHER_EV_DEPOSIT, MATCHER_CMD_DEPOSIT, 0, 1);
+        if (bad == 0)
+            pub_ev(&m, 29, 0, MATCHER_EV_DEPOSIT, MATCHER_CMD_DEPOSIT, 0, 1);
+        if (bad == 1)
+            pub_ev(&m, 30, 0, MATCHER_EV_BALANCE, MATCHER_CMD_DEPOSIT, 0, 1);
+        if (bad == 2) {
+            wire_result res;
+            memset(&res, 0, sizeof res);
+            m.len = wire_append_item(m.buf, m.cap, m.len, WIRE_ITEM_RESULT, &res);
+            assert_true(m.len > 0);
+        }
+        if (bad == 3)
+            m.buf[sizeof(wire_hdr) + 2] ^= 0xff; /* the item header pad */
+        assert_int_equal(gw_pub_split_runs(m.buf, m.len, &runs), -1);
+        assert_int_equal(runs.n, 0);
+        free(m.buf);
+    }
+}
+
+/* Market data comes over a socket: a damaged message must be refused or
+ * read into well-formed runs, never read out of bounds (san build). */
+static void test_pub_runs_mutated(void **state)
+{
+    (void)state;
+    static gw_pub_runs runs;
+    pub_msg m;
+    pub_start(&m, 12);
+    for (uint32_t k = 0; k < 12; k++)
+        pub_ev(&m, 40 + k / 3, k % 3, k % 3 == 1 ? MATCHER_EV_TRADE : MATCHER_EV_ACCEPTED,
+               MATCHER_CMD_NEW_ORDER, 100 + k, 5);
+    uint8_t *buf = malloc(m.len);
+    assert_non_null(buf);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    uint32_t read_ok = 0;
+    for (uint32_t iter = 0; iter < 20000; iter++) {
+        memcpy(buf, m.buf, m.len);
+        size_t len = m.len;
+        for (uint32_t f = 0; f < 1 + iter % 4; f++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            uint32_t r = (uint32_t)(rng >> 33);
+            if (r % 7 == 0)
+                len = r % (len + 1); /* truncated */
+            else if (len > 0)
+                buf[r % len] ^= (uint8_t)(1u << (r % 8));
+        }
+        if (gw_pub_split_runs(buf, len, &runs) != 0) {
+            assert_int_equal(runs.n, 0);
+            continue;
+        }
+        read_ok++;
+        uint64_t prev = 0;
+        for (uint32_t j = 0; j < runs.n; j++) {
+            const gw_pub_run *r = &runs.runs[j];
+            assert_true(r->seq > prev && r->start < r->end && r->end <= len && r->count > 0);
+            prev = r->seq;
+            wire_reader rd;
+            gw_pub_run_reader(buf, r, &rd);
+            uint16_t type;
+            wire_item it;
+            char err[128];
+            for (uint32_t k = 0; k < r->count; k++) {
+                assert_int_equal(wire_reader_next(&rd, &type, &it, err, sizeof err), 1);
+                assert_int_equal(it.event.seq, r->seq);
+            }
+            assert_int_equal(rd.off, r->end);
+        }
+    }
+    assert_true(read_ok > 0); /* some mutations keep the message readable */
+    free(buf);
+    free(m.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +716,8 @@ int main(void)
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_render_order_text),
+        cmocka_unit_test(test_pub_runs),
+        cmocka_unit_test(test_pub_runs_mutated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -376,8 +376,8 @@ static void test_end_to_end(void **state)
     nng_socket f = client_open(m.feed);
     nng_socket sub;
     assert_int_equal(nng_sub0_open(&sub), 0);
-    assert_int_equal(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "mkt.", 4), 0);
-    assert_int_equal(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "acct.1.", 7), 0);
+    assert_int_equal(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, WIRE_PUB_TOPIC,
+                                    sizeof WIRE_PUB_TOPIC - 1), 0);
     nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 2000);
     assert_int_equal(nng_dial(sub, m.pub, NULL, NNG_FLAG_NONBLOCK), 0);
 
@@ -394,7 +394,8 @@ static void test_end_to_end(void **state)
     must_ok(c, mk_deposit(1, 1000000000000LL));
 
     /* market data: wait until the subscription carries account 1's events
-     * (PUB/SUB joins asynchronously; each try is a new deposit) */
+     * (PUB/SUB joins asynchronously; each try is a new deposit). Every
+     * message has the one topic and decodes. */
     static reply r;
     bool got_pub = false;
     for (int tries = 0; tries < 30 && !got_pub; tries++) {
@@ -405,9 +406,14 @@ static void test_end_to_end(void **state)
             size_t off = wire_pub_split(buf, len);
             wire_reader rd;
             char err[160];
-            assert_true(off > 0);
+            assert_int_equal(off, sizeof WIRE_PUB_TOPIC);
+            assert_string_equal(buf, WIRE_PUB_TOPIC);
             assert_int_equal(wire_decode_pub((uint8_t *)buf + off, len - off, &rd, err, sizeof err), 0);
-            got_pub = strncmp(buf, "acct.1.", 7) == 0;
+            wire_item it;
+            uint16_t type;
+            while (wire_reader_next(&rd, &type, &it, err, sizeof err) == 1)
+                got_pub |= type == WIRE_ITEM_EVENT && it.event.type == MATCHER_EV_DEPOSIT &&
+                           it.event.account == 1;
             nng_free(buf, len);
         }
     }
@@ -430,7 +436,7 @@ static void test_end_to_end(void **state)
     assert_int_equal(r.types[0], WIRE_ITEM_ORDER);
     assert_int_equal(r.items[0].order.status, WIRE_ORDER_FILLED);
 
-    /* the trade went out on mkt.0. */
+    /* the trade went out as market data */
     bool got_trade = false;
     void *buf;
     size_t len;
@@ -438,12 +444,12 @@ static void test_end_to_end(void **state)
         size_t off = wire_pub_split(buf, len);
         wire_reader rd;
         char err[160];
-        if (strncmp(buf, "mkt.0.", 6) == 0 &&
+        if (off == sizeof WIRE_PUB_TOPIC &&
             wire_decode_pub((uint8_t *)buf + off, len - off, &rd, err, sizeof err) == 0) {
             wire_item it;
             uint16_t type;
             while (wire_reader_next(&rd, &type, &it, err, sizeof err) == 1)
-                got_trade |= it.event.type == MATCHER_EV_TRADE;
+                got_trade |= it.event.type == MATCHER_EV_TRADE && it.event.market == 0;
         }
         nng_free(buf, len);
     }
@@ -518,6 +524,67 @@ static void test_end_to_end(void **state)
         assert_int_equal(r.items[2].result.reason, MATCHER_REJ_INSUFFICIENT_FUNDS);
         assert_int_equal(r.items[2].result.seq, 0);
         assert_int_equal(r.r.seq, before + 2);
+    }
+
+    /* market data is coalesced: a batch of commands (a trade among them)
+     * comes as one PUB message with each command's events once, in
+     * (seq, index) order, byte for byte the feed's events */
+    {
+        wire_cmd b4[4] = {mk_order(2, MATCHER_SELL, 8, 2000000, 1005, 1007, "ask-2"),
+                          mk_order(1, MATCHER_BUY, 8, 2100000, 1005, 1007, "bid-2"),
+                          mk_deposit(2, 300), mk_deposit(1, 0)};
+        b4[3].type = MATCHER_CMD_WITHDRAW;
+        b4[3].amount_micros = 1000000000000000LL; /* rejected: no events */
+        static uint8_t raw4[4096];
+        size_t n4 = wire_encode_cmds(raw4, sizeof raw4, b4, 4);
+        uint64_t before = status_of(c).seq;
+        assert_int_equal(roundtrip_raw(c, raw4, n4, &r), 0);
+        assert_int_equal(r.r.status, WIRE_ST_OK);
+        for (int i = 0; i < 2; i++)
+            if (r.items[i].result.status != WIRE_ST_OK)
+                fail_msg("batched order %d: status %s reason %u", i,
+                         wire_status_name(r.items[i].result.status), r.items[i].result.reason);
+        assert_int_equal(r.items[2].result.seq, before + 3);
+        assert_int_equal(r.items[3].result.status, WIRE_ST_REJECTED);
+        wire_query fq;
+        memset(&fq, 0, sizeof fq);
+        fq.type = WIRE_Q_FEED;
+        fq.after = before;
+        fq.after_index = UINT32_MAX;
+        fq.limit = 1000;
+        static reply feed;
+        assert_int_equal(send_query(f, &fq, &feed), 0);
+        assert_int_equal(feed.r.status, WIRE_ST_OK);
+        size_t trades4 = 0;
+        for (size_t i = 0; i < feed.n; i++)
+            trades4 += feed.items[i].event.type == MATCHER_EV_TRADE;
+        assert_true(trades4 >= 1);
+        assert_int_equal(feed.items[feed.n - 1].event.seq, before + 3);
+        bool found = false;
+        void *pbuf;
+        size_t plen;
+        while (!found && nng_recv(sub, &pbuf, &plen, NNG_FLAG_ALLOC) == 0) {
+            size_t off = wire_pub_split(pbuf, plen);
+            wire_reader rd;
+            char err[160];
+            assert_int_equal(wire_decode_pub((uint8_t *)pbuf + off, plen - off, &rd, err,
+                                             sizeof err), 0);
+            size_t k = 0;
+            wire_item it;
+            uint16_t type;
+            while (wire_reader_next(&rd, &type, &it, err, sizeof err) == 1) {
+                if (it.event.seq <= before)
+                    continue; /* an earlier command's message */
+                found = true;
+                assert_true(k < feed.n);
+                assert_memory_equal(&it.event, &feed.items[k].event, sizeof(wire_event));
+                k++;
+            }
+            if (found)
+                assert_int_equal(k, feed.n); /* all of them, in one message */
+            nng_free(pbuf, plen);
+        }
+        assert_true(found);
     }
 
     /* malformed input: garbage, truncated, wrong version, unused field */
