@@ -608,13 +608,6 @@ int wire_event_to_engine(const wire_event *w, matcher_event *out);
 #define WIRE_PUB_TOPIC "evt."
 #define WIRE_PUB_MAX_EVENTS 4096u
 
-/* Names of a market's / an account's events (e.g. for logs): writes
- * "mkt.<market>." / "acct.<account>." plus NUL into out
- * (WIRE_TOPIC_MAX bytes); returns the bytes written including the NUL.
- * Not PUB topics: every PUB message has the topic WIRE_PUB_TOPIC. */
-size_t wire_topic_market(char out[WIRE_TOPIC_MAX], uint32_t market);
-size_t wire_topic_account(char out[WIRE_TOPIC_MAX], uint32_t account);
-
 /* Splits a received PUB message: returns the offset of the wire message
  * (after the topic's NUL), or 0 when there is no NUL within
  * WIRE_TOPIC_MAX bytes. */

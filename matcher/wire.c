@@ -715,20 +715,6 @@ int wire_event_to_engine(const wire_event *w, matcher_event *ev)
 
 /* ---- topics and names ---------------------------------------------------- */
 
-size_t wire_topic_market(char out[WIRE_TOPIC_MAX], uint32_t market)
-{
-    int n = snprintf(out, WIRE_TOPIC_MAX, "mkt.%u.", market);
-    GPUX_ASSERT(n > 0 && n < WIRE_TOPIC_MAX);
-    return (size_t)n + 1;
-}
-
-size_t wire_topic_account(char out[WIRE_TOPIC_MAX], uint32_t account)
-{
-    int n = snprintf(out, WIRE_TOPIC_MAX, "acct.%u.", account);
-    GPUX_ASSERT(n > 0 && n < WIRE_TOPIC_MAX);
-    return (size_t)n + 1;
-}
-
 size_t wire_pub_split(const uint8_t *buf, size_t len)
 {
     size_t lim = len < WIRE_TOPIC_MAX ? len : WIRE_TOPIC_MAX;
