@@ -16,6 +16,11 @@
  *                  per trade: on a shared, busy machine the wall-clock rate
  *                  says as much about the neighbours as about the ledger;
  *                  this figure does not.
+ *   client_cpu_us_per_trade = CPU time this process spent per trade while
+ *                  settling (validation, digests, COPY encoding, libpq):
+ *                  the part of the wall time the server waits for.
+ *   wal_bytes_per_trade = WAL PostgreSQL wrote per trade (what a commit
+ *                  must make durable).
  * Afterwards `ledger check` must pass and the trade count must equal the
  * engine's, or the program fails (the figure would describe a wrong run).
  * Environment: GPUX_BENCH_LEDGER_TRADES (default 200000),
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +162,14 @@ static long long cluster_ticks(const char *dir)
     return t;
 }
 
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Settles the whole stream; fills the timing figures. */
 static int settle_all(ledger_db *db, const stream *s, uint32_t batch, double *secs,
                       double *max_batch_s, uint32_t *batches)
@@ -229,9 +243,19 @@ int main(int argc, char **argv)
                         " trades in batches of %u events...\n", gs.commands, s.n, gs.trades, batch);
         double secs = 0, max_batch = 0;
         uint32_t batches = 0;
+        static const char *const wal_sql = "SELECT (pg_current_wal_lsn() - '0/0')::bigint";
+        int64_t wal0 = 0, wal1 = 0;
+        if (ledger_db_query_i64(db, wal_sql, &wal0, err, sizeof err) != LEDGER_OK)
+            fprintf(stderr, "bench_ledger_settle: WAL position: %s\n", err);
         long long ticks0 = cluster_ticks(dir);
+        double self0 = self_cpu_s();
         int settled = settle_all(db, &s, batch, &secs, &max_batch, &batches);
+        double client_us = (self_cpu_s() - self0) * 1e6;
         double cpu_us = (double)(cluster_ticks(dir) - ticks0) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+        if (ledger_db_query_i64(db, wal_sql, &wal1, err, sizeof err) != LEDGER_OK) {
+            fprintf(stderr, "bench_ledger_settle: WAL position: %s\n", err);
+            wal1 = wal0; /* report 0 rather than a wrong figure */
+        }
         if (settled == 0) {
             FILE *devnull = fopen("/dev/null", "w");
             int64_t count = -1;
@@ -243,9 +267,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_ledger_settle: ledger check failed after the run: %s\n", err);
             } else {
                 printf("bench ledger_settle trades_per_s=%.0f lag_ms_max=%.1f trades=%" PRIu64
-                       " events_per_s=%.0f batch_events=%u batches=%u server_cpu_us_per_trade=%.1f\n",
+                       " events_per_s=%.0f batch_events=%u batches=%u server_cpu_us_per_trade=%.1f"
+                       " client_cpu_us_per_trade=%.2f wal_bytes_per_trade=%.0f\n",
                        (double)gs.trades / secs, max_batch * 1000.0, gs.trades, (double)s.n / secs,
-                       batch, batches, cpu_us / (double)gs.trades);
+                       batch, batches, cpu_us / (double)gs.trades, client_us / (double)gs.trades,
+                       (double)(wal1 - wal0) / (double)gs.trades);
                 rc = 0;
             }
         }

@@ -436,18 +436,22 @@ ledger_status ledger_db_verify_dups(ledger_db *db, const ledger_plan *p, char *e
                                     size_t errlen)
 {
     if (p->n_dups == 0) return LEDGER_OK;
-    const char *params[3] = {p->dup_seqs.p, p->dup_counts.p, p->dup_digests.p};
+    /* Each stored batch row says which digest algorithm it holds (sql/003):
+     * the redelivered command is compared by that one. */
+    const char *params[4] = {p->dup_seqs.p, p->dup_counts.p, p->dup_digests.p,
+                             p->dup_digests_v1.p};
     PGresult *res = PQexecParams(db->conn,
-        "SELECT d.seq, d.n, d.dig, c.n_events, c.digest"
-        " FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS d(seq, n, dig)"
-        " LEFT JOIN (SELECT u.* FROM ledger_command_batches b,"
+        "SELECT d.seq, d.n, CASE WHEN c.alg = 1 THEN d.dig1 ELSE d.dig END, c.n_events, c.digest"
+        " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[]) AS d(seq, n, dig, dig1)"
+        " LEFT JOIN (SELECT u.*, b.digest_alg AS alg FROM ledger_command_batches b,"
         "   unnest(b.seqs, b.n_events, b.digests) AS u(seq, n_events, digest)"
         "   WHERE int8range(b.first_seq, b.last_seq, '[]') &&"
         "         (SELECT int8range(min(x), max(x), '[]') FROM unnest($1::bigint[]) AS x)) c"
         "   ON c.seq = d.seq"
-        " WHERE c.seq IS NULL OR c.n_events <> d.n OR c.digest <> d.dig"
+        " WHERE c.seq IS NULL OR c.n_events <> d.n"
+        "    OR c.digest <> CASE WHEN c.alg = 1 THEN d.dig1 ELSE d.dig END"
         " ORDER BY d.seq LIMIT 1",
-        3, NULL, params, NULL, NULL, 0);
+        4, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         ledger_status st = classify(db, res);
         set_err(err, errlen, "verifying redelivered commands", PQresultErrorMessage(res));
@@ -513,11 +517,15 @@ static ledger_status exec_params(ledger_db *db, const char *sql, int n,
     return st;
 }
 
+/* The SQL below names the digest algorithms by number (digest_alg). */
+_Static_assert(LEDGER_DIGEST_FNV1A == 1 && LEDGER_DIGEST_MIX64 == 2,
+               "digest_alg values are stored in ledger_command_batches");
+
 ledger_status ledger_db_apply(ledger_db *db, const ledger_plan *p, char *err,
                               size_t errlen)
 {
     ledger_status st = LEDGER_OK;
-    /* Accounts first (reference target), trades before transfers. */
+    /* Accounts first: the reference target of cash and trade rows. */
     for (int t = 0; st == LEDGER_OK && t < LEDGER_T_COUNT; t++)
         if (p->rows[t] > 0) st = copy_table(db, t, &p->copy[t], err, errlen);
     if (st == LEDGER_OK && p->n_cmds > 0) {
@@ -527,8 +535,8 @@ ledger_status ledger_db_apply(ledger_db *db, const ledger_plan *p, char *err,
         snprintf(last, sizeof last, "%" PRIu64, p->last_seq);
         const char *params[5] = {first, last, p->cmd_seqs.p, p->cmd_counts.p, p->cmd_digests.p};
         st = exec_params(db,
-            "INSERT INTO ledger_command_batches (first_seq, last_seq, seqs, n_events, digests)"
-            " VALUES ($1, $2, $3::bigint[], $4::int[], $5::bigint[])",
+            "INSERT INTO ledger_command_batches (first_seq, last_seq, seqs, n_events, digests,"
+            " digest_alg) VALUES ($1, $2, $3::bigint[], $4::int[], $5::bigint[], 2)",
             5, params, "recording command digests", err, errlen);
     }
     if (st == LEDGER_OK && p->n_deltas > 0) {

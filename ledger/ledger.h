@@ -132,8 +132,16 @@ ledger_status ledger_settle(ledger_settler *s, ledger_db *db,
                             uint64_t matcher_seq, ledger_batch_result *res,
                             char *err, size_t errlen);
 
-/* The 64-bit digest of one command's events (FNV-1a over each event's
- * meaningful fields, so padding never matters). */
+/* The 64-bit digest of one command's events, over each event's meaningful
+ * fields (so padding never matters), by one of two algorithms; each
+ * ledger_command_batches row records which one its digests use
+ * (digest_alg). FNV1A (FNV-1a over the fields' bytes) is what sql/001-002
+ * stored and is still used to verify redeliveries of those commands;
+ * MIX64 (one multiply-xorshift step per field, ~6x faster) is what the
+ * settler stores since sql/003. Pure functions, any thread. */
+enum { LEDGER_DIGEST_FNV1A = 1, LEDGER_DIGEST_MIX64 = 2 };
+uint64_t ledger_digest_alg(const ledger_rec *recs, uint32_t n, int alg);
+/* ledger_digest_alg(recs, n, LEDGER_DIGEST_MIX64): what new rows store. */
 uint64_t ledger_digest(const ledger_rec *recs, uint32_t n);
 
 /* ---- check (check.c) ---------------------------------------------------- */

@@ -45,13 +45,13 @@ enum ledger_table {
     LEDGER_T_ACCOUNTS,
     LEDGER_T_CASH,
     LEDGER_T_TRADES,
-    LEDGER_T_TRANSFERS,
     LEDGER_T_COUNT
 };
 
 typedef struct ledger_plan {
     ledger_buf copy[LEDGER_T_COUNT];   /* binary COPY data per table */
     uint32_t rows[LEDGER_T_COUNT];
+    uint32_t n_legs;   /* double-entry legs the rows hold (sql/003) */
     /* per-account balance deltas, array literals "{..}" */
     ledger_buf delta_ids, delta_micros;
     uint32_t n_deltas;
@@ -62,8 +62,9 @@ typedef struct ledger_plan {
     ledger_buf cmd_seqs, cmd_counts, cmd_digests;
     uint32_t n_cmds;
     uint64_t first_cmd_seq;
-    /* redelivered commands: seq, n_events, digest */
-    ledger_buf dup_seqs, dup_counts, dup_digests;
+    /* redelivered commands: seq, n_events, digest (LEDGER_DIGEST_MIX64 and
+     * LEDGER_DIGEST_FNV1A: a stored batch row says which one it holds) */
+    ledger_buf dup_seqs, dup_counts, dup_digests, dup_digests_v1;
     uint32_t n_dups;
     uint64_t last_seq;       /* position after the batch */
     uint64_t matcher_seq;    /* matcher head seen, 0 = unknown */

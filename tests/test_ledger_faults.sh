@@ -94,22 +94,41 @@ expect "--help exits 0 and names the commands" grep -q "check" "$T/help"
 expect "an unknown option exits 1" [ $? -eq 1 ]
 
 # ---- SIGKILL mid-stream, three seeds --------------------------------------------
+# The events go through a pipe in three parts: through seq at + 50; then,
+# once the ledger has settled past seq at, up to 50 commands before the
+# end; the last part never. The kill comes once the ledger is settling the
+# second part, so it lands mid-batch or between batches, never after the
+# stream's end (with a file, a fast ledger could finish before the kill).
+line_after() { # line_after FILE SEQ -> number of the first event line past SEQ
+    awk -v s="$2" '$1 == "E" && $2 > s { print NR; exit }' "$1"
+}
 for seed in 1 2 3; do
     f="$T/ev.$seed"
     gen "$seed" "$f"
     url=$(newdb "kill$seed")
     total=$(last_seq "$f")
     at=$((total * (seed + 1) / 6))
-    "$L" run --db "$url" --events "$f" --batch $BATCH --log-every-ms -1 2>"$T/kill$seed.log" &
+    held=$(line_after "$f" $((at + 50)))
+    held2=$(line_after "$f" $((total - 50)))
+    rm -f "$T/go$seed" "$T/pipe$seed"
+    mkfifo "$T/pipe$seed"
+    ( head -n $((held - 1)) "$f"
+      while [ ! -e "$T/go$seed" ]; do sleep 0.02; done
+      sed -n "${held},$((held2 - 1))p" "$f"
+      sleep 600 ) >"$T/pipe$seed" 2>/dev/null &
+    writer=$!; pids="$pids $writer"
+    "$L" run --db "$url" --events - --batch $BATCH --log-every-ms -1 <"$T/pipe$seed" 2>"$T/kill$seed.log" &
     pid=$!; pids="$pids $pid"
-    if wait_seq "$url" "$pid" "$at"; then
+    if wait_seq "$url" "$pid" "$at" && touch "$T/go$seed" && wait_seq "$url" "$pid" $((at + 60)); then
         kill -9 "$pid"; wait "$pid" 2>/dev/null
         mid=$(seq_of "$url")
         expect "seed $seed: SIGKILL landed mid-stream (seq $mid of $total)" [ "$mid" -lt "$total" ]
         expect "seed $seed: the ledger is consistent right after the SIGKILL" check_ok "$url"
     else
         nok "seed $seed: ledger did not reach seq $at while running (log: $(tail -1 "$T/kill$seed.log"))"
+        kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     fi
+    pkill -P "$writer" 2>/dev/null; kill "$writer" 2>/dev/null; wait "$writer" 2>/dev/null
     "$L" run --db "$url" --events "$f" --batch $BATCH --log-every-ms -1 2>>"$T/kill$seed.log"
     expect "seed $seed: restart finishes (exit 0)" [ $? -eq 0 ]
     expect "seed $seed: after SIGKILL + restart: check passes, $(n_trades "$f") trades exactly" \

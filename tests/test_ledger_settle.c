@@ -6,12 +6,17 @@
  * and whose trade count, fees and cash totals equal the engine's; batches
  * of any size give the same ledger; redelivery is verified and skipped; a
  * redelivered seq with other content is a conflict that writes nothing; a
- * bad event or a broken constraint rolls the whole batch back; migrations
- * are idempotent and an edited one is refused; a 001 database is upgraded
- * by 002 intact (and refused when its leases differ from its trades); the
- * set-based reference triggers refuse unknown accounts, markets and trades;
- * the command-digest batch rows refuse overlaps and malformed arrays;
- * `check` catches tampering; the event-file format round-trips. */
+ * bad event or a broken constraint (also an unknown account only the
+ * server can see) rolls the whole batch back; migrations are
+ * idempotent and an edited one is refused; 001 and 002 databases are
+ * upgraded intact, legs presented exactly as stored (and refused when
+ * their leases or transfers differ from their trades); the set-based
+ * reference triggers refuse unknown accounts and markets, and a transfer
+ * leg cannot be written on its own; trade ids stay unique without a
+ * b-tree; redeliveries verify against either digest algorithm; the
+ * command-digest batch rows refuse overlaps and malformed arrays; `check`
+ * catches tampering (also of the legs view); the event-file format
+ * round-trips. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -384,6 +389,15 @@ static void test_bad_batch_changes_nothing(void **state)
     memcpy(b2, b, sizeof *b * n);
     b2[n] = w;
     assert_int_equal(ledger_settle(st, db, b2, n + 1, 0, &res, err, sizeof err), LEDGER_ERR_INVALID);
+    /* 4. the last trade names a buyer the ledger never saw: only the
+     * server can tell (the trade trigger's reference check), after the
+     * batch's rows were copied; all rolls back */
+    memcpy(b, s.recs + first, sizeof *b * n);
+    find_cmd(&s, s.n_cmds - 50, MATCHER_EV_TRADE, &r);
+    b[r - first].ev.u.fill.buyer = 4000000;
+    b[r - first + 1].ev.u.fill.buyer = 4000000;
+    assert_int_equal(ledger_settle(st, db, b, n, 0, &res, err, sizeof err), LEDGER_ERR_INVALID);
+    assert_non_null(strstr(err, "unknown"));
     /* nothing of any bad batch was kept */
     assert_int_equal(q64(db, "SELECT last_seq FROM ledger_position"), pos);
     assert_int_equal(q64(db, "SELECT count(*) FROM ledger_transfers"), transfers);
@@ -409,10 +423,20 @@ static void test_check_catches_tampering(void **state)
     FILE *devnull = fopen("/dev/null", "w");
     static const char *const tamper[] = {
         "UPDATE ledger_accounts SET balance_micros = balance_micros + 1 WHERE account_id = 1",
-        "DELETE FROM ledger_transfers WHERE kind = 'buyer_fee' AND trade_id = 1",
+        /* a trade's fee leg changed (sql/003: the leg is the row's field) */
+        "UPDATE ledger_trades SET buyer_fee_micros = buyer_fee_micros - 1 WHERE trade_id ="
+        " (SELECT min(trade_id) FROM ledger_trades WHERE buyer_fee_micros > 0)",
         "DELETE FROM ledger_matcher_balances WHERE account_id = 2",
         "UPDATE ledger_position SET last_seq = (SELECT seq FROM ledger_trades WHERE trade_id = 2) - 1",
-        "DELETE FROM ledger_transfers WHERE trade_id = 3; DELETE FROM ledger_trades WHERE trade_id = 3",
+        "DELETE FROM ledger_trades WHERE trade_id = 3",
+        /* a duplicate trade written around the id trigger (and a removed
+         * one, so the count still equals the largest id) */
+        "SET session_replication_role = replica;"
+        " INSERT INTO ledger_trades SELECT * FROM ledger_trades WHERE trade_id = 1;"
+        " DELETE FROM ledger_trades WHERE trade_id = 2; SET session_replication_role = origin",
+        /* check recomputes from the rows, never trusting the legs view */
+        "ALTER VIEW ledger_transfers RENAME TO legs_orig;"
+        " CREATE VIEW ledger_transfers AS SELECT * FROM legs_orig WHERE kind <> 'provider_fee'",
     };
     for (size_t i = 0; i < sizeof tamper / sizeof tamper[0]; i++) {
         ledger_db *db = fresh_db();
@@ -504,64 +528,153 @@ static void test_event_file_round_trip(void **state)
     free_stream(&s);
 }
 
-/* A database of the first schema (001 only: a row per lease and per
- * command digest, as the settler of 001 wrote them) is brought up to date
- * by 002 with every trade, transfer, balance and digest intact; one whose
- * stored lease differs from its trade is refused and left as it was. */
+/* The rows of a small ledger as the settlers of 001 and 002 stored them:
+ * seq 1, 2 accounts; 3 a deposit; 4 one command with two trades: trade 1
+ * (2 GPUs x 3 h at 1000, fees 60 + 30: legs 0, 1, 2) and trade 2 (1 GPU x
+ * 2 h at 500, no buyer fee, provider fee 10: legs 3, 4); 5 the matcher's
+ * balances. The legs are numbered across the command's trades. */
+#define OLD_ROWS_COMMON                                                                     \
+    "INSERT INTO ledger_accounts (account_id, kind, roles, created_seq, balance_micros) VALUES" \
+    " (1, 'user', 3, 1, 999992940), (2, 'user', 3, 2, 6960);"                               \
+    "UPDATE ledger_accounts SET balance_micros = -1000000000 WHERE account_id = -1;"         \
+    "UPDATE ledger_accounts SET balance_micros = 100 WHERE account_id = 0;"                  \
+    "INSERT INTO ledger_cash VALUES (3, 'deposit', 1, 1000000000, 0);"                       \
+    "INSERT INTO ledger_transfers VALUES (3, 0, 'deposit', -1, 1, 1000000000, NULL);"        \
+    "INSERT INTO ledger_trades VALUES (1, 4, 10, 11, 1, 2, 0, 1, 1000, 2, 0, 3, 6000, 60, 30, 0, 0),"  \
+    " (2, 4, 12, 13, 1, 2, 0, 1, 500, 1, 0, 2, 1000, 0, 10, 0, 0);"                          \
+    "INSERT INTO ledger_transfers VALUES (4, 0, 'trade', 1, 2, 6000, 1),"                    \
+    " (4, 1, 'buyer_fee', 1, 0, 60, 1), (4, 2, 'provider_fee', 2, 0, 30, 1),"               \
+    " (4, 3, 'trade', 1, 2, 1000, 2), (4, 4, 'provider_fee', 2, 0, 10, 2);"                  \
+    "INSERT INTO ledger_matcher_balances VALUES (0, 100, 0, 5), (1, 999992940, 0, 5), (2, 6960, 0, 5);" \
+    "UPDATE ledger_position SET last_seq = 5, matcher_seq = 5;"
+
+#define TRANSFERS_FINGERPRINT \
+    "SELECT sum(hashtext(t::text)::bigint) FROM (SELECT * FROM ledger_transfers ORDER BY seq, leg) t"
+
+/* A temp directory holding the given migration files of sql/. */
+static void sql_subset(char *dir, const char *files)
+{
+    char cmd[1024];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "cd %s && cp %s %s/", sql_dir, files, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* After the upgrade: every row intact, the legs presented exactly as they
+ * were stored (same seq, leg, kind, accounts, amount), all checks hold. */
+static void assert_upgraded(ledger_db *db, int64_t legs_before)
+{
+    assert_int_equal(q64(db, "SELECT count(*) FROM pg_views WHERE viewname = 'ledger_leases'"), 1);
+    assert_int_equal(q64(db, "SELECT count(*) FROM pg_views WHERE viewname = 'ledger_transfers'"), 1);
+    assert_int_equal(q64(db, "SELECT count(*) FROM gpux_leases WHERE qty = 2 AND price_micros = 1000"), 1);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands"), 5);
+    assert_int_equal(q64(db, "SELECT digest FROM ledger_commands WHERE seq = 4"), -14);
+    assert_int_equal(q64(db, "SELECT n_events FROM ledger_commands WHERE seq = 5"), 4);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_transfers"), 6);
+    assert_int_equal(q64(db, TRANSFERS_FINGERPRINT), legs_before);
+    assert_int_equal(q64(db, "SELECT sum(amount_micros) FROM gpux_fees"), 100);
+    assert_check_ok(db);
+}
+
+/* A database of the first schema (001 only: a row per lease, per command
+ * digest and per transfer, as the settler of 001 wrote them) is brought up
+ * to date by 002 and 003 with every trade, leg, balance and digest intact;
+ * one whose stored lease differs from its trade is refused by 002, one
+ * whose stored transfer differs from its trade's legs by 003, each leaving
+ * the database as it was. */
 static void test_upgrade_from_001(void **state)
 {
     (void)state;
-    char only001[] = "/tmp/gpux-test-sql-XXXXXX", cmd[1024], err[512];
-    assert_non_null(mkdtemp(only001));
-    snprintf(cmd, sizeof cmd, "cp %s/001_ledger_init.sql %s/", sql_dir, only001);
-    assert_int_equal(system(cmd), 0);
-    /* seq 1, 2 accounts; 3 a deposit; 4 trade 1 (2 GPUs x 3 h at 1000,
-     * fees 60 + 30); 5 the matcher's balances */
-    static const char *const rows_001 =
-        "INSERT INTO ledger_accounts (account_id, kind, roles, created_seq, balance_micros) VALUES"
-        " (1, 'user', 3, 1, 999993940), (2, 'user', 3, 2, 5970);"
-        "UPDATE ledger_accounts SET balance_micros = -1000000000 WHERE account_id = -1;"
-        "UPDATE ledger_accounts SET balance_micros = 90 WHERE account_id = 0;"
-        "INSERT INTO ledger_cash VALUES (3, 'deposit', 1, 1000000000, 0);"
-        "INSERT INTO ledger_transfers VALUES (3, 0, 'deposit', -1, 1, 1000000000, NULL);"
-        "INSERT INTO ledger_trades VALUES (1, 4, 10, 11, 1, 2, 0, 1, 1000, 2, 0, 3, 6000, 60, 30, 0, 0);"
-        "INSERT INTO ledger_leases VALUES (1, 1, 2, 0, 0, 3, 2, 1000);"
-        "INSERT INTO ledger_transfers VALUES (4, 0, 'trade', 1, 2, 6000, 1),"
-        " (4, 1, 'buyer_fee', 1, 0, 60, 1), (4, 2, 'provider_fee', 2, 0, 30, 1);"
-        "INSERT INTO ledger_matcher_balances VALUES (0, 90, 0, 5), (1, 999993940, 0, 5), (2, 5970, 0, 5);"
-        "INSERT INTO ledger_commands VALUES (1, 1, 11), (2, 1, 12), (3, 2, 13), (4, 3, -14), (5, 4, 15);"
-        "UPDATE ledger_position SET last_seq = 5, matcher_seq = 5";
-    for (int tamper = 0; tamper < 2; tamper++) {
+    char only001[] = "/tmp/gpux-test-sql-XXXXXX", err[512];
+    sql_subset(only001, "001_*.sql");
+    static const char *const rows_001 = OLD_ROWS_COMMON
+        "INSERT INTO ledger_leases VALUES (1, 1, 2, 0, 0, 3, 2, 1000), (2, 1, 2, 0, 0, 2, 1, 500);"
+        "INSERT INTO ledger_commands VALUES (1, 1, 11), (2, 1, 12), (3, 2, 13), (4, 5, -14), (5, 4, 15);";
+    for (int tamper = 0; tamper < 3; tamper++) {
         ledger_db *db = fresh_db_from(only001);
         sync_markets(db);
         assert_int_equal(q64(db, "SELECT count(*) FROM ledger_migrations"), 1);
         if (ledger_db_query_i64(db, rows_001, NULL, err, sizeof err) != LEDGER_OK)
             fail_msg("001 rows: %s", err);
-        if (tamper) q64(db, "WITH l AS (UPDATE ledger_leases SET qty = 3 WHERE lease_id = 1"
-                            " RETURNING 1) SELECT count(*) FROM l");
+        if (tamper == 1) q64(db, "WITH l AS (UPDATE ledger_leases SET qty = 3 WHERE lease_id = 1"
+                                 " RETURNING 1) SELECT count(*) FROM l");
+        if (tamper == 2) q64(db, "WITH l AS (UPDATE ledger_transfers SET amount_micros = 11"
+                                 " WHERE seq = 4 AND leg = 4 RETURNING 1) SELECT count(*) FROM l");
+        int64_t legs_before = q64(db, TRANSFERS_FINGERPRINT);
         int applied = -1;
         ledger_status ms = ledger_db_migrate(db, sql_dir, &applied, err, sizeof err);
-        if (tamper) {
+        if (tamper == 1) {
             assert_int_not_equal(ms, LEDGER_OK);
             assert_non_null(strstr(err, "lease differs"));
             assert_int_equal(q64(db, "SELECT count(*) FROM ledger_migrations"), 1);
             assert_int_equal(q64(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_leases'"), 1);
             assert_int_equal(q64(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_commands'"), 1);
+        } else if (tamper == 2) {
+            assert_int_not_equal(ms, LEDGER_OK);
+            assert_non_null(strstr(err, "transfer differs"));
+            assert_int_equal(q64(db, "SELECT max(version) FROM ledger_migrations"), 2);
+            assert_int_equal(q64(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_transfers'"), 1);
+            assert_int_equal(q64(db, TRANSFERS_FINGERPRINT), legs_before);
         } else {
             if (ms != LEDGER_OK) fail_msg("upgrade: %s", err);
-            assert_true(applied >= 1);
-            assert_int_equal(q64(db, "SELECT count(*) FROM pg_views WHERE viewname = 'ledger_leases'"), 1);
-            assert_int_equal(q64(db, "SELECT count(*) FROM gpux_leases WHERE qty = 2 AND price_micros = 1000"), 1);
-            assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands"), 5);
-            assert_int_equal(q64(db, "SELECT digest FROM ledger_commands WHERE seq = 4"), -14);
-            assert_int_equal(q64(db, "SELECT n_events FROM ledger_commands WHERE seq = 5"), 4);
-            assert_int_equal(q64(db, "SELECT count(*) FROM ledger_transfers"), 4);
-            assert_check_ok(db);
+            assert_true(applied >= 2);
+            assert_upgraded(db, legs_before);
         }
         ledger_db_close(db);
     }
-    snprintf(cmd, sizeof cmd, "rm -rf %s", only001);
-    assert_int_equal(system(cmd), 0);
+    rm_dir(only001);
+}
+
+/* The same from a database of the second schema (001 + 002: leases and
+ * command digests already folded, a stored row per transfer, as last
+ * session's settler wrote it): 003 keeps every leg as it was, or refuses a
+ * database whose stored legs differ from their rows (a missing fee leg, an
+ * extra leg) and leaves it as it was. */
+static void test_upgrade_from_002(void **state)
+{
+    (void)state;
+    char upto002[] = "/tmp/gpux-test-sql-XXXXXX", err[512];
+    sql_subset(upto002, "001_*.sql 002_*.sql");
+    static const char *const rows_002 = OLD_ROWS_COMMON
+        "INSERT INTO ledger_command_batches VALUES (1, 5, '{1,2,3,4,5}', '{1,1,2,5,4}',"
+        " '{11,12,13,-14,15}');";
+    static const char *const tampers[] = {
+        NULL,
+        "DELETE FROM ledger_transfers WHERE seq = 4 AND leg = 1",
+        "INSERT INTO ledger_transfers VALUES (4, 5, 'buyer_fee', 1, 0, 1, 2)",
+    };
+    for (size_t i = 0; i < sizeof tampers / sizeof tampers[0]; i++) {
+        ledger_db *db = fresh_db_from(upto002);
+        sync_markets(db);
+        assert_int_equal(q64(db, "SELECT count(*) FROM ledger_migrations"), 2);
+        if (ledger_db_query_i64(db, rows_002, NULL, err, sizeof err) != LEDGER_OK)
+            fail_msg("002 rows: %s", err);
+        if (tampers[i] && ledger_db_query_i64(db, tampers[i], NULL, err, sizeof err) != LEDGER_OK)
+            fail_msg("tamper %zu: %s", i, err);
+        int64_t legs_before = q64(db, TRANSFERS_FINGERPRINT);
+        int applied = -1;
+        ledger_status ms = ledger_db_migrate(db, sql_dir, &applied, err, sizeof err);
+        if (tampers[i]) {
+            assert_int_not_equal(ms, LEDGER_OK);
+            assert_non_null(strstr(err, "transfer differs"));
+            assert_int_equal(q64(db, "SELECT count(*) FROM ledger_migrations"), 2);
+            assert_int_equal(q64(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger_transfers'"), 1);
+            assert_int_equal(q64(db, TRANSFERS_FINGERPRINT), legs_before);
+        } else {
+            if (ms != LEDGER_OK) fail_msg("upgrade: %s", err);
+            assert_true(applied >= 1);
+            assert_upgraded(db, legs_before);
+        }
+        ledger_db_close(db);
+    }
+    rm_dir(upto002);
 }
 
 /* The command digests of 002 (one row per batch) keep a seq recorded at
@@ -598,8 +711,9 @@ static void test_command_batches_constraints(void **state)
 }
 
 /* The set-based reference checks (sql/002) still refuse every row that
- * names an account, market or trade that does not exist, alone or hidden
- * among good rows, and the statement changes nothing. */
+ * names an account or market that does not exist, alone or hidden among
+ * good rows, and the statement changes nothing; a transfer leg cannot be
+ * written on its own (sql/003: legs live in their trade or cash row). */
 static void test_reference_checks(void **state)
 {
     (void)state;
@@ -613,19 +727,6 @@ static void test_reference_checks(void **state)
     int64_t transfers = q64(db, "SELECT count(*) FROM ledger_transfers");
     int64_t trades = q64(db, "SELECT count(*) FROM ledger_trades");
     static const char *const bad[] = {
-        /* a good leg of an existing trade next to a leg of a trade that does not exist */
-        "INSERT INTO ledger_transfers SELECT 900000000, 0, 'trade', buyer_id, provider_id, 1, trade_id"
-        " FROM ledger_trades WHERE trade_id = 1 UNION ALL"
-        " SELECT 900000000, 1, 'trade', buyer_id, provider_id, 1, 999999 FROM ledger_trades WHERE trade_id = 1",
-        /* the same over a wide id range (the other plan of the check) */
-        "INSERT INTO ledger_transfers SELECT 900000000, 0, 'trade', buyer_id, provider_id, 1, trade_id"
-        " FROM ledger_trades WHERE trade_id = 1 UNION ALL"
-        " SELECT 900000000, 1, 'trade', buyer_id, provider_id, 1, 5000000 FROM ledger_trades WHERE trade_id = 1",
-        /* an unknown credit account */
-        "INSERT INTO ledger_transfers VALUES (900000001, 0, 'deposit', -1, 424242, 5, NULL)",
-        /* an unknown debit account among known ones */
-        "INSERT INTO ledger_transfers VALUES (900000002, 0, 'deposit', -1, 1, 5, NULL),"
-        " (900000002, 1, 'withdrawal', 424243, -1, 5, NULL)",
         /* a trade with an unknown market, one with an unknown provider */
         "INSERT INTO ledger_trades SELECT 900000003, seq, buy_order_id, sell_order_id, buyer_id,"
         " provider_id, 1000, taker_side, price_micros, qty, start_hour, end_hour, notional_micros,"
@@ -643,9 +744,135 @@ static void test_reference_checks(void **state)
                                                ledger_status_name(rs), err);
         assert_non_null(strstr(err, "unknown"));
     }
+    /* a leg cannot be written apart from its trade or cash row (sql/003) */
+    ledger_status rs = ledger_db_query_i64(db,
+        "INSERT INTO ledger_transfers VALUES (900000001, 0, 'deposit', -1, 1, 5, NULL)",
+        NULL, err, sizeof err);
+    assert_int_not_equal(rs, LEDGER_OK);
     assert_int_equal(q64(db, "SELECT count(*) FROM ledger_transfers"), transfers);
     assert_int_equal(q64(db, "SELECT count(*) FROM ledger_trades"), trades);
     assert_check_ok(db);
+    ledger_settler_destroy(st);
+    ledger_db_close(db);
+    free_stream(&s);
+}
+
+/* Trade ids stay unique without a b-tree (sql/003: a high-water mark
+ * raised by each statement): an id already settled, an id twice in one
+ * statement, and renumbering are refused and change nothing; a fresh id
+ * above the mark is accepted. */
+static void test_trade_ids_unique(void **state)
+{
+    (void)state;
+    stream s;
+    ledger_gen_stats gs;
+    make_stream(&s, 29, 100, &gs);
+    ledger_db *db = fresh_db();
+    sync_markets(db);
+    ledger_settler *st = ledger_settler_create(8192);
+    settle_range(st, db, &s, 0, s.n_cmds, 8192);
+    int64_t trades = q64(db, "SELECT count(*) FROM ledger_trades");
+    assert_int_equal(q64(db, "SELECT max_trade_id FROM ledger_trade_ids"), trades);
+#define TRADE_COPY(id) "SELECT " id ", seq, buy_order_id, sell_order_id, buyer_id, provider_id," \
+    " market_id, taker_side, price_micros, qty, start_hour, end_hour, notional_micros,"          \
+    " buyer_fee_micros, provider_fee_micros, saving_micros, ts_us FROM ledger_trades"
+    static const char *const bad[] = {
+        /* trade 1 again, alone and after a new id in the same statement */
+        "INSERT INTO ledger_trades " TRADE_COPY("trade_id") " WHERE trade_id = 1",
+        "INSERT INTO ledger_trades " TRADE_COPY("trade_id + 1000000") " WHERE trade_id = 2"
+        " UNION ALL " TRADE_COPY("trade_id") " WHERE trade_id = 1",
+        /* the last settled trade again */
+        "INSERT INTO ledger_trades " TRADE_COPY("trade_id") " WHERE trade_id = (SELECT max(trade_id) FROM ledger_trades)",
+        /* one new id twice in one statement */
+        "INSERT INTO ledger_trades " TRADE_COPY("1000000") " WHERE trade_id IN (1, 2)",
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ledger_status rs = ledger_db_query_i64(db, bad[i], NULL, err, sizeof err);
+        if (rs != LEDGER_ERR_INVALID) fail_msg("statement %zu was not refused (%s): %s", i,
+                                               ledger_status_name(rs), err);
+        assert_non_null(strstr(err, "trade id"));
+    }
+    /* renumbering could make two trades one id: refused */
+    assert_int_not_equal(ledger_db_query_i64(db, "UPDATE ledger_trades SET trade_id = trade_id + 1"
+                                                 " WHERE trade_id = 1", NULL, err, sizeof err), LEDGER_OK);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_trades"), trades);
+    assert_int_equal(q64(db, "SELECT max_trade_id FROM ledger_trade_ids"), trades);
+    assert_check_ok(db);
+    /* a fresh id above the mark goes in and raises it (rolled back after) */
+    assert_true(trades < 5000);
+    assert_int_equal(q64(db, "BEGIN; INSERT INTO ledger_trades " TRADE_COPY("trade_id + 5000")
+                             " WHERE trade_id = 1; SELECT max_trade_id FROM ledger_trade_ids"), 5001);
+    q64(db, "ROLLBACK; SELECT 1");
+#undef TRADE_COPY
+    assert_int_equal(q64(db, "SELECT max_trade_id FROM ledger_trade_ids"), trades);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_trades"), trades);
+    ledger_settler_destroy(st);
+    ledger_db_close(db);
+    free_stream(&s);
+}
+
+/* Command digests stored before sql/003 are FNV-1a (digest_alg 1), new ones
+ * the faster MIX64 (2): a redelivery of a command settled under the old
+ * algorithm is still verified against it (equal content is skipped,
+ * changed content is a conflict), while the new commands of the same batch
+ * are stored under the new one. */
+static void test_redelivery_across_digest_algorithms(void **state)
+{
+    (void)state;
+    stream s;
+    ledger_gen_stats gs;
+    make_stream(&s, 31, 300, &gs);
+    ledger_db *db = fresh_db();
+    sync_markets(db);
+    ledger_settler *st = ledger_settler_create(65536);
+    uint32_t half = s.n_cmds / 2;
+    settle_range(st, db, &s, 0, half, 2000);
+    /* turn the stored history into what the settler of 002 wrote: one row,
+     * FNV-1a digests */
+    size_t cap = (size_t)half * 80 + 256, len = 0;
+    char *sql = malloc(cap);
+    assert_non_null(sql);
+    uint64_t first_seq = s.recs[0].seq, last_seq = s.recs[s.cmd_start[half - 1]].seq;
+    len += (size_t)snprintf(sql + len, cap - len, "DELETE FROM ledger_command_batches;"
+                            " INSERT INTO ledger_command_batches VALUES (%" PRIu64 ", %" PRIu64 ", '{",
+                            first_seq, last_seq);
+    for (int part = 0; part < 3; part++) {
+        for (uint32_t c = 0; c < half; c++) {
+            uint32_t a = s.cmd_start[c], n = s.cmd_start[c + 1] - a;
+            int64_t v = part == 0 ? (int64_t)s.recs[a].seq : part == 1 ? (int64_t)n
+                      : (int64_t)ledger_digest_alg(s.recs + a, n, LEDGER_DIGEST_FNV1A);
+            len += (size_t)snprintf(sql + len, cap - len, "%s%" PRId64, c ? "," : "", v);
+        }
+        len += (size_t)snprintf(sql + len, cap - len, part < 2 ? "}', '{" : "}', 1)");
+    }
+    assert_true(len < cap);
+    char err[512];
+    if (ledger_db_query_i64(db, sql, NULL, err, sizeof err) != LEDGER_OK) fail_msg("rewrite: %s", err);
+    free(sql);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands WHERE digest_alg = 1"), half);
+    /* a batch straddling the position: the old half verified by FNV-1a and
+     * skipped, the rest settled and stored under MIX64 */
+    uint32_t from = half / 2;
+    ledger_batch_result res;
+    assert_int_equal(ledger_settle(st, db, s.recs + s.cmd_start[from], s.n - s.cmd_start[from], 0,
+                                   &res, err, sizeof err), LEDGER_OK);
+    assert_int_equal(res.dup_commands, half - from);
+    assert_int_equal(res.new_commands, s.n_cmds - half);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands WHERE digest_alg = 2"), s.n_cmds - half);
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_trades"), gs.trades);
+    assert_check_ok(db);
+    /* an old command redelivered with other content: a conflict, whichever
+     * algorithm holds it */
+    for (uint32_t c = 1; c < s.n_cmds; c += s.n_cmds - 2) {
+        uint32_t a = s.cmd_start[c], n = (c + 1 < s.n_cmds ? s.cmd_start[c + 1] : s.n) - a;
+        ledger_rec *copy = malloc(sizeof *copy * n);
+        memcpy(copy, s.recs + a, sizeof *copy * n);
+        copy[0].ev.ts_us += 1;
+        assert_int_equal(ledger_settle(st, db, copy, n, 0, &res, err, sizeof err), LEDGER_ERR_CONFLICT);
+        free(copy);
+    }
+    assert_int_equal(q64(db, "SELECT count(*) FROM ledger_commands"), s.n_cmds);
     ledger_settler_destroy(st);
     ledger_db_close(db);
     free_stream(&s);
@@ -662,8 +889,11 @@ int main(void)
         cmocka_unit_test(test_check_catches_tampering),
         cmocka_unit_test(test_migrations),
         cmocka_unit_test(test_upgrade_from_001),
+        cmocka_unit_test(test_upgrade_from_002),
         cmocka_unit_test(test_command_batches_constraints),
         cmocka_unit_test(test_reference_checks),
+        cmocka_unit_test(test_trade_ids_unique),
+        cmocka_unit_test(test_redelivery_across_digest_algorithms),
         cmocka_unit_test(test_event_file_round_trip),
     };
     return cmocka_run_group_tests(tests, pg_start, pg_stop);
