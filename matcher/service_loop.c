@@ -55,7 +55,11 @@
 #define N_BATCHES 16
 #define FEED_CONTEXTS 4
 #define PUB_SENDBUF_MSGS 8192
-#define MAX_REQUEST_BYTES (sizeof(wire_hdr) + WIRE_MAX_BATCH_CMDS * sizeof(wire_cmd))
+/* nng counts the REQ/REP header (request id plus the hops of any
+ * devices between, 4 bytes each, at most 8 hops) against the receive limit,
+ * so the largest CMD message needs room for it too. */
+#define SP_HEADER_MAX_BYTES 36
+#define MAX_REQUEST_BYTES (sizeof(wire_hdr) + WIRE_MAX_BATCH_CMDS * sizeof(wire_cmd) + SP_HEADER_MAX_BYTES)
 
 /* ---- logging ---------------------------------------------------------------- */
 

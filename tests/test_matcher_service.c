@@ -526,6 +526,21 @@ static void test_end_to_end(void **state)
         assert_int_equal(r.r.seq, before + 2);
     }
 
+    /* the largest batch the wire allows is received and answered whole */
+    {
+        static wire_cmd full[WIRE_MAX_BATCH_CMDS];
+        for (uint32_t i = 0; i < WIRE_MAX_BATCH_CMDS; i++)
+            full[i] = mk_deposit(2, 1 + i);
+        static uint8_t rawf[sizeof(wire_hdr) + WIRE_MAX_BATCH_CMDS * sizeof(wire_cmd)];
+        size_t nf = wire_encode_cmds(rawf, sizeof rawf, full, WIRE_MAX_BATCH_CMDS);
+        assert_int_equal(nf, sizeof rawf);
+        uint64_t before = status_of(c).seq;
+        assert_int_equal(roundtrip_raw(c, rawf, nf, &r), 0);
+        assert_int_equal(r.r.status, WIRE_ST_OK);
+        assert_int_equal(r.n, WIRE_MAX_BATCH_CMDS);
+        assert_int_equal(r.items[WIRE_MAX_BATCH_CMDS - 1].result.seq, before + WIRE_MAX_BATCH_CMDS);
+    }
+
     /* market data is coalesced: a batch of commands (a trade among them)
      * comes as one PUB message with each command's events once, in
      * (seq, index) order, byte for byte the feed's events */
