@@ -20,8 +20,9 @@
 # (generation and stack start-up are not counted); events = lines of the day
 # after its header. Progress goes to stderr, and at the end the CPU seconds
 # each process used from replay start to settled (matcher, ledger,
-# PostgreSQL, gateway, the replay itself): what limited the run. The stack
-# is always torn down.
+# PostgreSQL, gateway, the replay itself): what limited the run, and the
+# replay's own line (messages, why batches were cut, time its lanes waited
+# for answers). The stack is always torn down.
 #
 # Environment:
 #   GPUX_SIM_DAY_EVENTS   size of the day (default 1000000; e.g. 50000 for a

@@ -34,6 +34,10 @@ typedef struct sim_replay_stats {
     long matcher_wait_ms;      /* of which the reader of the day waited for answers
                                   (nng replay: the matcher was the limit) */
     long ledger_wait_ms;       /* of which it waited for the ledger (nng replay) */
+    long answer_wait_ms;       /* lanes waited for the matcher's answers (sum) */
+    uint64_t cuts_dep;         /* batches ended by a command needing the batch's answer */
+    uint64_t cuts_clock;       /* batches ended by a CLOCK line */
+    uint64_t cuts_full;        /* batches ended full */
 } sim_replay_stats;
 
 /* Replays the day file at day_path into the matcher at cfg->matcher_url,

@@ -354,8 +354,11 @@ static void send_batch(replay *rp, lane *l)
     size_t len = wire_encode_cmds(l->buf, l->buf_cap, l->w, n);
     GPUX_ASSERT(len > 0);
     nng_msg *msg = NULL;
+    long t0 = mono_ms();
     int rv = sim_replay_call(l->ctx, l->aio, l->buf, len, &msg);
+    long t1 = mono_ms();
     pthread_mutex_lock(&rp->mu);
+    rp->stats.answer_wait_ms += t1 - t0;
     if (rv != 0) {
         char m[160];
         snprintf(m, sizeof m, "the matcher did not answer a batch of %u commands: %s", n, nng_strerror(rv));
@@ -595,11 +598,13 @@ static void progress(const replay *rp, uint64_t done, long t0, bool final)
     int pct = h->events ? (int)(done * 100 / h->events) : 100;
     fprintf(stderr,
             "\rreplay [%-40.*s] %3d%% %llu/%llu lines, %llu trades, %llu/s, %llu msgs, waited: matcher %.1f s, "
-            "ledger %.1f s%s",
+            "ledger %.1f s; answers %.1f s; batch cuts: %llu dep, %llu clock, %llu full%s",
             pct * 40 / 100, "########################################", pct, (unsigned long long)done,
             (unsigned long long)h->events, (unsigned long long)rp->stats.trades, (unsigned long long)rate,
             (unsigned long long)rp->stats.messages, rp->stats.matcher_wait_ms / 1000.0,
-            rp->stats.ledger_wait_ms / 1000.0, final ? "\n" : "");
+            rp->stats.ledger_wait_ms / 1000.0, rp->stats.answer_wait_ms / 1000.0,
+            (unsigned long long)rp->stats.cuts_dep, (unsigned long long)rp->stats.cuts_clock,
+            (unsigned long long)rp->stats.cuts_full, final ? "\n" : "");
 }
 
 /* The batch a command needs answered before it can be sent: the one that
@@ -622,8 +627,16 @@ static batch *add(replay *rp, batch *cur, const sim_cmd *c)
 {
     uint64_t d = needs(rp, c);
     bool clock = c->op == SIM_OP_CLOCK;
-    if (cur->n > 0 && (d == cur->no || clock || cur->n == rp->batch_cap))
+    if (cur->n > 0 && (d == cur->no || clock || cur->n == rp->batch_cap)) {
+        /* why the batch ends here (docs/sim.md, Performance) */
+        if (d == cur->no)
+            rp->stats.cuts_dep++;
+        else if (clock)
+            rp->stats.cuts_clock++;
+        else
+            rp->stats.cuts_full++;
         cur = dispatch(rp, cur);
+    }
     if (rp->failed)
         return cur;
     if (d > cur->dep && d < cur->no)
@@ -680,6 +693,13 @@ static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, c
     }
     if (cfg->progress)
         progress(rp, done, t0, true);
+    else /* where the time went, for a log or a bench (docs/sim.md) */
+        fprintf(stderr, "gpux-sim: replay: %llu messages (batch cuts: %llu by a dependency, %llu by a clock "
+                "line, %llu full); the lanes waited %.1f s for answers, the day's reader %.1f s for them, "
+                "%.1f s for the ledger\n", (unsigned long long)rp->stats.messages,
+                (unsigned long long)rp->stats.cuts_dep, (unsigned long long)rp->stats.cuts_clock,
+                (unsigned long long)rp->stats.cuts_full, rp->stats.answer_wait_ms / 1000.0,
+                rp->stats.matcher_wait_ms / 1000.0, rp->stats.ledger_wait_ms / 1000.0);
     rp->stats.seconds_ms = mono_ms() - t0;
     return rp->failed ? 0 : n < 0 ? -1 : 0; /* a failure's reason is in rp->err */
 }

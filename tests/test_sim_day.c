@@ -354,6 +354,13 @@ static void test_nng_replay_in_file_order(void **state)
          * command per message is the plain reply path */
         assert_true(batches[i] != 1 || st.messages == st.commands);
         assert_true(batches[i] != 7 || st.messages > st.commands / 7);
+        /* the replay says why each batch ended: every message but the last
+         * follows a counted cut (a batch whose commands were all skipped
+         * sends none); cancels of orders in the same batch do cut it */
+        assert_true(st.cuts_dep + st.cuts_clock + st.cuts_full + 1 >= st.messages);
+        assert_true(batches[i] == 1 || st.cuts_dep > 0);
+        assert_true(batches[i] != 7 || st.cuts_full > 0);
+        assert_true(batches[i] != 1 || st.cuts_dep + st.cuts_clock + st.cuts_full + 1 == st.commands + st.skipped);
         assert_same_report(in, r);
         sim_report_destroy(r);
     }
