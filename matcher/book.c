@@ -223,7 +223,7 @@ void book_insert(matcher_engine *e, uint32_t slot)
     o->level = l;
     mb->n_orders++;
     if (o->side == MATCHER_SELL) /* a level that was empty drops its stale bits */
-        level_set_hmask(lv, lv->count == 1 ? e->omask[slot] : level_hmask(lv) | e->omask[slot]);
+        e->lvmask[l] = lv->count == 1 ? e->omask[slot] : e->lvmask[l] | e->omask[slot];
 }
 
 /* Refreshing a level's mask walks its offers; a longer level keeps the
@@ -239,7 +239,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
     GPUX_ASSERT(o->side == MATCHER_SELL);
     level *lv = &e->levels[o->level];
     if ((old_mask & ~now) == 0 || lv->count > LEVEL_REFRESH_MAX) {
-        level_set_hmask(lv, level_hmask(lv) | now); /* only gained bits, or too long to recompute */
+        e->lvmask[o->level] |= now; /* only gained bits, or too long to recompute */
         return;
     }
     hmask acc = 0;
@@ -247,7 +247,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
         GPUX_ASSERT(n < LEVEL_REFRESH_MAX);
         acc |= e->omask[s];
     }
-    level_set_hmask(lv, acc);
+    e->lvmask[o->level] = acc;
 }
 
 static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l)

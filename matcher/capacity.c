@@ -26,12 +26,12 @@
  * busy day a failing plan walked ~1,450 offers, nearly all sold out in
  * some hour of the bid's window (the cheap offers sell the popular hours
  * first). So each offer also keeps a 128-bit mask of the hours (mod 128)
- * where it has capacity (engine_internal.h, e->omask), and each ask level
- * the union of its offers' masks in an array beside its sort keys (book.c
- * keeps it). A plan reads only that array for a level where some hour of
- * the bid's window has no capacity in any offer. Masks are computed here
- * from the breakpoints; a level's mask is recomputed from its offers when
- * one of them loses bits (levels up to LEVEL_REFRESH_MAX offers), so it
+ * where it has capacity (e->omask, by order slot), and each ask level the
+ * union of its offers' masks (e->lvmask, by level slot; book.c keeps it).
+ * A plan reads only that mask for a level where some hour of the bid's
+ * window has no capacity in any offer. Masks are computed here from the
+ * breakpoints; a level's mask is recomputed from its offers when one of
+ * them loses bits (levels up to LEVEL_REFRESH_MAX offers), so it
  * can hold stale bits but never lacks a bit with capacity behind it. */
 #include "matcher/engine_internal.h"
 

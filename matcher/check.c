@@ -145,7 +145,7 @@ static int check_side(checker *k, uint32_t m, int si)
                 return fail(k, "market %u level links/priority broken at order %llu", m, (unsigned long long)o->id);
             if (check_order(k, o, s, lv->price_micros, side, m) != 0)
                 return -1;
-            if (side == MATCHER_SELL && check_hour_masks(k, o, s, level_hmask(lv)) != 0)
+            if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvmask[bs->lvl[i]]) != 0)
                 return -1;
             prev_priority = o->priority;
             if (++count > lv->count)

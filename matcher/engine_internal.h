@@ -114,20 +114,7 @@ typedef struct level {
     uint32_t head, tail;
     uint32_t count;
     uint32_t next_free;
-    uint64_t hmask_w[2];        /* asks: the level's hour mask ("Hour masks" above) */
 } level;
-
-/* Levels store the mask as two words: 16-byte alignment would pad them. */
-static inline hmask level_hmask(const level *lv)
-{
-    return (hmask)lv->hmask_w[1] << 64 | lv->hmask_w[0];
-}
-
-static inline void level_set_hmask(level *lv, hmask m)
-{
-    lv->hmask_w[0] = (uint64_t)m;
-    lv->hmask_w[1] = (uint64_t)(m >> 64);
-}
 
 typedef struct seg {
     int32_t start_hour;
@@ -185,6 +172,10 @@ struct matcher_engine {
     uint32_t lvmap_mask;
 
     hmask *omask;               /* per order slot: an offer's hour mask */
+    hmask *lvmask;              /* per level slot: an ask level's hour mask,
+                                   beside the levels so that a plan skipping
+                                   a level reads 16 bytes, not the level,
+                                   and the levels stay 24 bytes for sweeps */
 
     seg *segs;                  /* cfg.max_segments + 1 slots */
     uint32_t seg_free;

@@ -39,18 +39,21 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 /* Can ask level i give anything to a bid whose window has hour mask need?
  * (capacity.c, "Hour masks": false only when some hour of the window has
  * no capacity in any of the level's offers.) */
-static inline bool level_may_serve(const level *lv, hmask need)
+static inline bool level_may_serve(const matcher_engine *e, uint32_t l, hmask need)
 {
-    return (level_hmask(lv) & need) == need;
+    return (e->lvmask[l] & need) == need;
 }
 
-/* Prefetches the order only of levels the walk will enter. */
+/* Prefetches the masks ahead, and the level and first order only of
+ * levels the walk will enter. */
 static inline void walk_prefetch(const matcher_engine *e, const book_side *asks, uint32_t i, hmask need)
 {
     if (i >= PF_LEVELS)
-        __builtin_prefetch(&e->levels[asks->lvl[i - PF_LEVELS]]);
-    if (i >= PF_ORDERS && level_may_serve(&e->levels[asks->lvl[i - PF_ORDERS]], need))
+        __builtin_prefetch(&e->lvmask[asks->lvl[i - PF_LEVELS]]);
+    if (i >= PF_ORDERS && level_may_serve(e, asks->lvl[i - PF_ORDERS], need)) {
+        __builtin_prefetch(&e->levels[asks->lvl[i - PF_ORDERS]]);
         __builtin_prefetch(&e->orders[e->levels[asks->lvl[i - PF_ORDERS]].head]);
+    }
 }
 
 /* The most offer o (avail GPUs over the window) can give an all-or-none
@@ -96,9 +99,9 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
         if (-asks->keys[i] > b->price_micros) /* ask key = -price: no level load */
             break;
         walk_prefetch(e, asks, i, need);
-        const level *lv = &e->levels[asks->lvl[i]];
-        if (!level_may_serve(lv, need))
+        if (!level_may_serve(e, asks->lvl[i], need))
             continue; /* no offer here has capacity in some hour of the window */
+        const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, lock))
@@ -143,9 +146,9 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
         if (-asks->keys[i] > b->price_micros)
             break;
         walk_prefetch(e, asks, i, need);
-        const level *lv = &e->levels[asks->lvl[i]];
-        if (!level_may_serve(lv, need))
+        if (!level_may_serve(e, asks->lvl[i], need))
             continue;
+        const level *lv = &e->levels[asks->lvl[i]];
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (!offer_eligible(e, b, o, 0))
