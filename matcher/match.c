@@ -30,13 +30,17 @@ static int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
 static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* A book walk is a chain of cache misses (a level, then each order of its
- * FIFO; on a busy day most levels hold one or two orders): asking for the
+ * FIFO; on a busy day most levels hold one or two orders). Asking ahead
+ * overlaps them: the hour mask of the ask level PF_MASKS steps ahead, the
  * level PF_LEVELS steps ahead and the first order of the level PF_ORDERS
- * steps ahead overlaps them. Walks go from the best (last) level down. */
+ * steps ahead (each only for levels whose mask lets the walk enter them;
+ * every step reads only what an earlier step asked for). Walks go from the
+ * best (last) level down. */
+#define PF_MASKS 12
 #define PF_LEVELS 8
 #define PF_ORDERS 4
 
-/* Can ask level i give anything to a bid whose window has hour mask need?
+/* Can ask level l give anything to a bid whose window has hour mask need?
  * (capacity.c, "Hour masks": false only when some hour of the window has
  * no capacity in any of the level's offers.) */
 static inline bool level_may_serve(const matcher_engine *e, uint32_t l, hmask need)
@@ -44,16 +48,14 @@ static inline bool level_may_serve(const matcher_engine *e, uint32_t l, hmask ne
     return (e->lvmask[l] & need) == need;
 }
 
-/* Prefetches the masks ahead, and the level and first order only of
- * levels the walk will enter. */
 static inline void walk_prefetch(const matcher_engine *e, const book_side *asks, uint32_t i, hmask need)
 {
-    if (i >= PF_LEVELS)
-        __builtin_prefetch(&e->lvmask[asks->lvl[i - PF_LEVELS]]);
-    if (i >= PF_ORDERS && level_may_serve(e, asks->lvl[i - PF_ORDERS], need)) {
-        __builtin_prefetch(&e->levels[asks->lvl[i - PF_ORDERS]]);
+    if (i >= PF_MASKS)
+        __builtin_prefetch(&e->lvmask[asks->lvl[i - PF_MASKS]]);
+    if (i >= PF_LEVELS && level_may_serve(e, asks->lvl[i - PF_LEVELS], need))
+        __builtin_prefetch(&e->levels[asks->lvl[i - PF_LEVELS]]);
+    if (i >= PF_ORDERS && level_may_serve(e, asks->lvl[i - PF_ORDERS], need))
         __builtin_prefetch(&e->orders[e->levels[asks->lvl[i - PF_ORDERS]].head]);
-    }
 }
 
 /* The most offer o (avail GPUs over the window) can give an all-or-none
