@@ -12,21 +12,23 @@
 #include "gateway/server.h"
 #include "gpux_assert.h"
 
-static int refuse(gw_pub_runs *out)
+static void runs_clear(gw_pub_runs *out)
 {
     out->n = 0;
     out->trades = 0;
     out->last_seq = 0;
     out->truncated = false;
+}
+
+static int refuse(gw_pub_runs *out)
+{
+    runs_clear(out);
     return -1;
 }
 
 int gw_pub_split_runs(const uint8_t *msg, size_t len, gw_pub_runs *out)
 {
-    out->n = 0;
-    out->trades = 0;
-    out->last_seq = 0;
-    out->truncated = false;
+    runs_clear(out);
     wire_reader rd;
     char err[128];
     if (wire_decode_pub(msg, len, &rd, err, sizeof err) != 0)

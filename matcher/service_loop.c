@@ -229,6 +229,8 @@ struct loop {
     double last_snap_time;
 
     uint8_t *scratch; /* SERVICE_REPLY_MAX, engine thread */
+    uint8_t *pub_build; /* SERVICE_PUBS_BUILD_BYTES, engine thread: every
+                           batch builds its market data here */
     wire_cmd *cmds;   /* WIRE_MAX_BATCH_CMDS, engine thread */
     uint32_t rec_cap; /* journal records per batch */
     uint64_t n_bad, n_cmds, n_queries, pub_dropped;
@@ -1044,13 +1046,14 @@ static int alloc_batches(loop *L)
 {
     L->rec_cap = L->o->batch_max + WIRE_MAX_BATCH_CMDS + 2;
     L->cmds = calloc(WIRE_MAX_BATCH_CMDS, sizeof *L->cmds);
-    if (!L->cmds)
+    L->pub_build = malloc(SERVICE_PUBS_BUILD_BYTES);
+    if (!L->cmds || !L->pub_build)
         return -1;
     for (int i = 0; i < N_BATCHES; i++) {
         batch *b = &L->batches[i];
         b->recs = calloc(L->rec_cap, sizeof *b->recs);
         b->ctxs = calloc(L->n_ctxs, sizeof *b->ctxs);
-        if (!b->recs || !b->ctxs || service_pubs_init(&b->pubs, &L->pub_dropped) != 0)
+        if (!b->recs || !b->ctxs || service_pubs_init(&b->pubs, &L->pub_dropped, L->pub_build) != 0)
             return -1;
     }
     L->scratch = malloc(SERVICE_REPLY_MAX);
@@ -1078,6 +1081,7 @@ static void free_loop(loop *L)
     free(L->ctxs);
     free(L->inq);
     free(L->scratch);
+    free(L->pub_build);
     free(L->cmds);
 }
 

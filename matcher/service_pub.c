@@ -9,7 +9,9 @@
  * spent most of its market-data CPU in those hand-offs during a simulated
  * day; per batch it is one message for tens to hundreds of commands.
  *
- * How: the events are written into a scratch buffer allocated at init;
+ * How: the events are written into a build buffer (one per service: the
+ * engine thread builds one batch at a time, and each message is copied out
+ * before the batch ends);
  * a message is cut when the next command would not fit in
  * WIRE_PUB_MAX_EVENTS (so a message ends on a command boundary unless it
  * is full) and at the end of the batch, and only then copied into an nng
@@ -23,21 +25,22 @@
 
 #define ITEM_BYTES (sizeof(wire_item_hdr) + sizeof(wire_event))
 #define TOPIC_BYTES (sizeof WIRE_PUB_TOPIC) /* with its NUL */
-#define SCRATCH_BYTES (TOPIC_BYTES + sizeof(wire_hdr) + (size_t)WIRE_PUB_MAX_EVENTS * ITEM_BYTES)
+#define SCRATCH_BYTES SERVICE_PUBS_BUILD_BYTES
 
 _Static_assert(SCRATCH_BYTES <= 1024 * 1024,
                "a PUB message must fit nng's default receive limit (1 MiB)");
 _Static_assert(WIRE_PUB_MAX_EVENTS <= WIRE_MAX_ITEMS, "PUB message item limit");
 
-int service_pubs_init(service_pubs *p, uint64_t *dropped)
+int service_pubs_init(service_pubs *p, uint64_t *dropped, uint8_t *build_buf)
 {
+    GPUX_ASSERT(build_buf != NULL);
     p->msgs = calloc(SERVICE_PUBS_PER_BATCH, sizeof *p->msgs);
     p->n = 0;
     p->dropped = dropped;
-    p->buf = malloc(SCRATCH_BYTES);
+    p->buf = build_buf;
     p->len = 0;
     p->count = 0;
-    return p->msgs && p->buf ? 0 : -1;
+    return p->msgs ? 0 : -1;
 }
 
 void service_pubs_free(service_pubs *p)
@@ -45,7 +48,6 @@ void service_pubs_free(service_pubs *p)
     for (uint32_t i = 0; p->msgs && i < p->n; i++)
         nng_msg_free(p->msgs[i]);
     free(p->msgs);
-    free(p->buf);
     p->msgs = NULL;
     p->buf = NULL;
     p->n = 0;

@@ -18,6 +18,12 @@
                                         WIRE_PUB_MAX_EVENTS events); more
                                         are dropped */
 
+/* Bytes of the build buffer: the topic and one PUB message of at most
+ * WIRE_PUB_MAX_EVENTS events. */
+#define SERVICE_PUBS_BUILD_BYTES                                                   \
+    (sizeof WIRE_PUB_TOPIC + sizeof(wire_hdr) +                                    \
+     (size_t)WIRE_PUB_MAX_EVENTS * (sizeof(wire_item_hdr) + sizeof(wire_event)))
+
 /* One batch's market data. msgs[0..n) are ready to send; the sender takes
  * them (and sets n to 0). Everything else is the builder's own state:
  * the message being built lives in buf (allocated at init) until the
@@ -26,15 +32,18 @@ typedef struct service_pubs {
     nng_msg **msgs;
     uint32_t n;
     uint64_t *dropped; /* counter shared by the batches (engine thread) */
-    uint8_t *buf;      /* topic + PUB message being built */
+    uint8_t *buf;      /* topic + PUB message being built: the caller's
+                          build buffer, shared by every batch */
     size_t len;        /* bytes in buf */
     uint32_t count;    /* events in buf */
 } service_pubs;
 
-/* Allocates the message array and the build buffer (at init, not per
- * batch). dropped counts messages that could not be built or kept.
- * Returns 0, or -1 out of memory (then call service_pubs_free). */
-int service_pubs_init(service_pubs *p, uint64_t *dropped);
+/* Allocates the message array (at init, not per batch). build_buf
+ * (SERVICE_PUBS_BUILD_BYTES, owned by the caller) may be shared by every
+ * batch built by the same thread, one batch at a time. dropped counts
+ * messages that could not be built or kept. Returns 0, or -1 out of
+ * memory (then call service_pubs_free). */
+int service_pubs_init(service_pubs *p, uint64_t *dropped, uint8_t *build_buf);
 
 /* Frees messages still held, and the array. Safe on a zeroed struct. */
 void service_pubs_free(service_pubs *p);
