@@ -99,8 +99,13 @@ typedef struct wire_hdr {
  *                   min_qty, min_hours, price_micros, start_hour, end_hour,
  *                   expire_at_hour, client_order_id (optional: "" = none;
  *                   else 1..39 bytes 0x21..0x7e, unique per account)
- *   CANCEL          account, order_id
- *   REPLACE         account, order_id, price_micros, qty (0 = unchanged)
+ *   CANCEL          account, and exactly one of order_id and
+ *                   client_order_id (the account's NEW_ORDER's: lets a
+ *                   client cancel an order placed earlier in the same
+ *                   unanswered batch; the service resolves it and
+ *                   journals the order_id, so replay never looks it up)
+ *   REPLACE         account, order_id or client_order_id as CANCEL,
+ *                   price_micros, qty (0 = unchanged)
  *   ADVANCE_CLOCK   clock_hour (only with --clock sim; in wall mode the
  *                   service advances the clock itself: WIRE_ST_FORBIDDEN)
  *   WIRE_CMD_ADD_KEY account, key_hash (SHA-256 of the key, not all zero)

@@ -568,6 +568,24 @@ static bool precheck(service *s, const wire_cmd *c, bool internal,
     }
 }
 
+/* A CANCEL or REPLACE that names its order by client_order_id gets the
+ * order's id, and the name is cleared: the journal holds the id, so a
+ * replay never depends on the name table. A name we do not know (never
+ * used, its order rejected, or its record reused long after it closed)
+ * leaves order id 0, which the engine rejects as it would an unknown id
+ * (after its account checks, so the reasons are the id path's). */
+static void resolve_coid(const service *s, wire_cmd *c)
+{
+    if ((c->type != MATCHER_CMD_CANCEL && c->type != MATCHER_CMD_REPLACE) ||
+        c->client_order_id[0] == '\0')
+        return;
+    GPUX_ASSERT(c->order_id == 0); /* wire_decode allows one of the two */
+    uint32_t rec = svc_coid_find(s, c->account, c->client_order_id);
+    if (rec != SVC_NONE)
+        c->order_id = s->orders[rec].o.order_id;
+    memset(c->client_order_id, 0, WIRE_CLIENT_ID_LEN);
+}
+
 /* Applies an accepted-to-be command; returns the engine's reason. */
 static matcher_reason apply(service *s, const wire_cmd *c)
 {
@@ -615,6 +633,7 @@ void service_submit(service *s, const wire_cmd *c, int64_t now_us,
         return;
     *stamped = *c;
     stamped->ts_us = stamp(s, c, now_us);
+    resolve_coid(s, stamped);
     uint64_t pos = s->ev_next;
     matcher_reason r = apply(s, stamped);
     if (r != MATCHER_OK) {
@@ -624,11 +643,11 @@ void service_submit(service *s, const wire_cmd *c, int64_t now_us,
         res->rejected = s->rejected;
         if (c->type == MATCHER_CMD_CANCEL || c->type == MATCHER_CMD_REPLACE) {
             /* the engine only knows resting orders; we know closed ones */
-            uint32_t rec = svc_id_find(s, c->order_id);
+            uint32_t rec = svc_id_find(s, stamped->order_id);
             if (r == MATCHER_REJ_UNKNOWN_ORDER && rec != SVC_NONE &&
                 s->orders[rec].o.account == c->account) {
                 res->status = WIRE_ST_CONFLICT;
-                res->order_id = c->order_id;
+                res->order_id = stamped->order_id;
             }
         }
         set_detail(res->detail, matcher_reason_message(r));
@@ -643,7 +662,7 @@ void service_submit(service *s, const wire_cmd *c, int64_t now_us,
     if (c->type == MATCHER_CMD_CREATE_ACCOUNT && res->ev_count > 0)
         res->account = service_event_at(s, pos)->account;
     if (c->type == MATCHER_CMD_REPLACE || c->type == MATCHER_CMD_CANCEL)
-        res->order_id = c->order_id;
+        res->order_id = stamped->order_id;
 }
 
 bool service_clock_due(const service *s, int64_t now_us, wire_cmd *out)

@@ -106,8 +106,8 @@ static uint32_t cmd_fields(uint8_t type)
         return F_SIDE | F_TIF | F_SINGLE | F_MARKET | F_ACCOUNT | F_PRICE |
                F_QTY | F_MIN_QTY | F_MIN_HOURS | F_START | F_END | F_EXPIRE |
                F_COID;
-    case MATCHER_CMD_CANCEL: return F_ACCOUNT | F_ORDER_ID;
-    case MATCHER_CMD_REPLACE: return F_ACCOUNT | F_ORDER_ID | F_PRICE | F_QTY;
+    case MATCHER_CMD_CANCEL: return F_ACCOUNT | F_ORDER_ID | F_COID;
+    case MATCHER_CMD_REPLACE: return F_ACCOUNT | F_ORDER_ID | F_COID | F_PRICE | F_QTY;
     case MATCHER_CMD_ADVANCE_CLOCK: return F_CLOCK;
     case WIRE_CMD_ADD_KEY: return F_ACCOUNT | F_KEY;
     default: return 0;
@@ -155,6 +155,10 @@ static int check_cmd(const wire_cmd *c, char *err, size_t errlen)
     if (n < 0)
         return fail(err, errlen,
                     "client_order_id must be 1..39 printable ASCII bytes without spaces");
+    if ((c->type == MATCHER_CMD_CANCEL || c->type == MATCHER_CMD_REPLACE) &&
+        (c->order_id != 0) == (n > 0))
+        return fail(err, errlen, "a cancel or replace names its order by exactly "
+                    "one of order_id and client_order_id");
     n = check_str(c->name, WIRE_NAME_LEN, 0x20, 0x7e);
     if (n < 0 || (c->type == MATCHER_CMD_CREATE_ACCOUNT &&
                   (n == 0 || c->name[0] == ' ' || c->name[n - 1] == ' ')))

@@ -18,7 +18,13 @@ typedef struct sim_replay_config {
     int batch;                 /* commands per message (1..WIRE_MAX_BATCH_CMDS;
                                   0 = WIRE_MAX_BATCH_CMDS) */
     bool progress;             /* a progress bar on stderr */
+    bool preload;              /* nng replay: read and check the whole day into memory
+                                  (at most SIM_REPLAY_PRELOAD_MAX_EVENTS lines) before
+                                  the first command goes out, so the replay's time is
+                                  the stack's, not the day file's JSON (docs/sim.md) */
 } sim_replay_config;
+
+#define SIM_REPLAY_PRELOAD_MAX_EVENTS 10000000ull /* ~1.8 GB of decoded commands */
 
 typedef struct sim_replay_stats {
     uint64_t commands;         /* answered by the matcher */
@@ -30,12 +36,16 @@ typedef struct sim_replay_stats {
     uint64_t messages;         /* command messages sent (nng replay) */
     int64_t fees_micros;
     int64_t notional_micros;
-    long seconds_ms;           /* wall time of the replay */
+    long seconds_ms;           /* wall time of the replay (after the preload, if any) */
+    long load_ms;              /* wall time of the preload (0 without one) */
     long matcher_wait_ms;      /* of which the reader of the day waited for answers
                                   (nng replay: the matcher was the limit) */
     long ledger_wait_ms;       /* of which it waited for the ledger (nng replay) */
     long answer_wait_ms;       /* lanes waited for the matcher's answers (sum) */
-    uint64_t cuts_dep;         /* batches ended by a command needing the batch's answer */
+    uint64_t cuts_dep;         /* batches ended by a command needing the batch's answer
+                                  (a deposit or order of an account created in it) */
+    uint64_t by_ref;           /* cancels/replaces sent in their order's batch, naming
+                                  it by client_order_id (nng replay) */
     uint64_t cuts_clock;       /* batches ended by a CLOCK line */
     uint64_t cuts_full;        /* batches ended full */
 } sim_replay_stats;

@@ -7,10 +7,13 @@
  * commands (WIRE_MAX_BATCH_CMDS), in file order; the matcher applies a
  * message's commands in order, journals them with one fsync and answers
  * with one result per command (status, reason, order/account id, seq).
- * A batch is cut early where a command needs an id the matcher has not
- * given yet: a cancel or replace of an order placed in the same batch, a
- * deposit or order of an account created in it. A CLOCK line is sent
- * first in a new batch, once every command before it is acknowledged.
+ * Orders carry their day-file ref as client_order_id, and a cancel or
+ * replace of an order placed in the same batch names it by that ref (the
+ * matcher resolves it and journals the id), so such commands share a
+ * batch with their order. A batch is cut early only where a command needs
+ * an id the matcher has not given yet: a deposit or order of an account
+ * created in it. A CLOCK line is sent first in a new batch, once every
+ * command before it is acknowledged.
  *
  * Lanes. At most `lanes` messages are in flight (each lane a thread with
  * its own REQ context). With one lane (the default) a batch is sent only
@@ -212,9 +215,12 @@ static bool status_due(const replay *rp)
 
 /* ---- one command on the wire ---- */
 
-/* The wire command for a day-file command; false when it cannot be sent
- * (a cancel/replace of an order the matcher never accepted). */
-static bool to_wire(const replay *rp, const sim_cmd *c, wire_cmd *w)
+/* The wire command for a day-file command of batch batch_no; false when
+ * it cannot be sent (a cancel/replace of an order the matcher never
+ * accepted). Orders carry their ref as client_order_id, so a cancel or
+ * replace of an order placed in the same batch names it by ref (the
+ * matcher resolves it); an earlier order is named by the id it got. */
+static bool to_wire(replay *rp, const sim_cmd *c, uint64_t batch_no, wire_cmd *w)
 {
     memset(w, 0, sizeof *w);
     /* the line's time: the matcher keeps it when it lies in the current
@@ -250,16 +256,24 @@ static bool to_wire(const replay *rp, const sim_cmd *c, wire_cmd *w)
         w->start_hour = c->start_hour;
         w->end_hour = c->end_hour;
         w->expire_at_hour = c->expire_at_hour;
+        snprintf(w->client_order_id, sizeof w->client_order_id, "%s", c->ref);
         return w->account != 0;
     case SIM_OP_CANCEL:
     case SIM_OP_REPLACE:
         w->type = c->op == SIM_OP_CANCEL ? MATCHER_CMD_CANCEL : MATCHER_CMD_REPLACE;
         w->account = rp->maps.account_ids[c->account_idx];
-        w->order_id = rp->maps.order_ids[c->order_idx];
         if (c->op == SIM_OP_REPLACE) {
             w->price_micros = c->price_micros;
             w->qty = c->qty;
         }
+        if (c->order_idx >= rp->maps.n_orders)
+            return false;
+        if (rp->order_batch[c->order_idx] == batch_no) {
+            snprintf(w->client_order_id, sizeof w->client_order_id, "%s", c->ref);
+            rp->stats.by_ref++;
+            return w->account != 0;
+        }
+        w->order_id = rp->maps.order_ids[c->order_idx];
         return w->order_id != 0 && w->account != 0;
     default:
         return false;
@@ -270,6 +284,14 @@ static bool to_wire(const replay *rp, const sim_cmd *c, wire_cmd *w)
 static void record_result(replay *rp, const sim_cmd *c, uint16_t status, uint16_t reason, uint64_t seq,
                           uint64_t order_id, uint32_t account)
 {
+    if ((c->op == SIM_OP_CANCEL || c->op == SIM_OP_REPLACE) && status == WIRE_ST_REJECTED &&
+        reason == MATCHER_REJ_UNKNOWN_ORDER && c->order_idx < rp->maps.n_orders &&
+        rp->maps.order_ids[c->order_idx] == 0) {
+        /* named by ref in its order's batch, and that order was rejected:
+         * what to_wire skips when the order's answer came first */
+        rp->stats.skipped++;
+        return;
+    }
     rp->stats.commands++;
     if (status == WIRE_ST_REJECTED || status == WIRE_ST_CONFLICT) {
         /* CONFLICT: a cancel/replace of an order the service knows closed
@@ -341,7 +363,7 @@ static void send_batch(replay *rp, lane *l)
     uint32_t n = 0;
     pthread_mutex_lock(&rp->mu);
     for (uint32_t i = 0; i < l->b->n; i++) {
-        if (to_wire(rp, &l->b->cmds[i], &l->w[n]))
+        if (to_wire(rp, &l->b->cmds[i], l->b->no, &l->w[n]))
             l->idx[n++] = i;
         else
             rp->stats.skipped++; /* its order (or account) was rejected: nothing to do */
@@ -607,17 +629,25 @@ static void progress(const replay *rp, uint64_t done, long t0, bool final)
             (unsigned long long)rp->stats.cuts_full, final ? "\n" : "");
 }
 
-/* The batch a command needs answered before it can be sent: the one that
- * placed its order or created its account (0 = none pending). */
-static uint64_t needs(const replay *rp, const sim_cmd *c)
+/* The batch that created a command's account (0 = none pending): it must
+ * be answered before the command is sent, since only its answer gives the
+ * account id. */
+static uint64_t needs_account(const replay *rp, const sim_cmd *c)
 {
-    uint64_t d = 0;
     if (c->op != SIM_OP_CLOCK && c->op != SIM_OP_ACCOUNT && c->account_idx < rp->maps.n_accounts)
-        d = rp->account_batch[c->account_idx];
-    if ((c->op == SIM_OP_CANCEL || c->op == SIM_OP_REPLACE) && c->order_idx < rp->maps.n_orders &&
-        rp->order_batch[c->order_idx] > d)
-        d = rp->order_batch[c->order_idx];
-    return d;
+        return rp->account_batch[c->account_idx];
+    return 0;
+}
+
+/* The batch that placed a cancel's or replace's order (0 = none). Its own
+ * batch is no obstacle (the order is named by ref there, see to_wire); an
+ * earlier one must be answered first (with more lanes it might still be
+ * in flight and be overtaken). */
+static uint64_t needs_order(const replay *rp, const sim_cmd *c)
+{
+    if ((c->op == SIM_OP_CANCEL || c->op == SIM_OP_REPLACE) && c->order_idx < rp->maps.n_orders)
+        return rp->order_batch[c->order_idx];
+    return 0;
 }
 
 /* Adds a command to the batch being filled, cutting it first where the
@@ -625,7 +655,7 @@ static uint64_t needs(const replay *rp, const sim_cmd *c)
  * Returns the batch being filled afterwards. */
 static batch *add(replay *rp, batch *cur, const sim_cmd *c)
 {
-    uint64_t d = needs(rp, c);
+    uint64_t d = needs_account(rp, c), d_order = needs_order(rp, c);
     bool clock = c->op == SIM_OP_CLOCK;
     if (cur->n > 0 && (d == cur->no || clock || cur->n == rp->batch_cap)) {
         /* why the batch ends here (docs/sim.md, Performance) */
@@ -639,6 +669,8 @@ static batch *add(replay *rp, batch *cur, const sim_cmd *c)
     }
     if (rp->failed)
         return cur;
+    if (d_order > d && d_order < cur->no)
+        d = d_order;
     if (d > cur->dep && d < cur->no)
         cur->dep = d;
     if (clock || c->op == SIM_OP_ACCOUNT || c->op == SIM_OP_DEPOSIT) {
@@ -664,15 +696,68 @@ static void drain(replay *rp)
     pthread_mutex_unlock(&rp->mu);
 }
 
+/* Where the day's commands come from: the file, line by line as they are
+ * sent, or an array read whole before the first one is sent (preload). */
+typedef struct source {
+    sim_dayfile *d;
+    sim_cmd *all; /* preloaded commands, or NULL */
+    uint64_t n, next;
+} source;
+
+static int source_next(source *s, sim_cmd *c, char *err, size_t errlen)
+{
+    if (!s->all)
+        return sim_dayfile_next(s->d, c, err, errlen);
+    if (s->next == s->n)
+        return 0;
+    *c = s->all[s->next++];
+    return 1;
+}
+
+/* Reads and checks every line (the reader's checks are the same either
+ * way: a bad line fails the replay before anything is sent). */
+static int source_preload(source *s, const sim_day_header *h, char *err, size_t errlen)
+{
+    if (h->events > SIM_REPLAY_PRELOAD_MAX_EVENTS) {
+        snprintf(err, errlen, "a day of %llu events is too large to preload (at most %llu): replay it without "
+                 "preloading", (unsigned long long)h->events, (unsigned long long)SIM_REPLAY_PRELOAD_MAX_EVENTS);
+        return -1;
+    }
+    s->all = malloc((size_t)(h->events ? h->events : 1) * sizeof *s->all);
+    if (!s->all) {
+        snprintf(err, errlen, "out of memory to preload %llu events", (unsigned long long)h->events);
+        return -1;
+    }
+    int n;
+    s->n = 0;
+    /* the reader fails a file with more lines than its header says */
+    while ((n = sim_dayfile_next(s->d, &s->all[s->n], err, errlen)) == 1) {
+        s->n++;
+        GPUX_ASSERT(s->n <= h->events);
+    }
+    return n;
+}
+
 static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, char *err, size_t errlen)
 {
     sim_cmd c;
     int n = 0;
     uint64_t done = 0;
+    source src = {.d = d};
+    if (cfg->preload) {
+        long l0 = mono_ms();
+        if (source_preload(&src, rp->hdr, err, errlen) != 0) {
+            free(src.all);
+            return -1;
+        }
+        rp->stats.load_ms = mono_ms() - l0;
+        fprintf(stderr, "gpux-sim: replay: day loaded into memory: %llu lines in %.3f s\n",
+                (unsigned long long)src.n, rp->stats.load_ms / 1000.0);
+    }
     long t0 = mono_ms(), last = t0;
     batch *cur = &rp->pool[0];
     cur->no = 1;
-    while (!rp->failed && (n = sim_dayfile_next(d, &c, err, errlen)) == 1) {
+    while (!rp->failed && (n = source_next(&src, &c, err, errlen)) == 1) {
         cur = add(rp, cur, &c);
         done++;
         if (cfg->progress && mono_ms() - last > 200) {
@@ -695,12 +780,14 @@ static int run_lines(replay *rp, sim_dayfile *d, const sim_replay_config *cfg, c
         progress(rp, done, t0, true);
     else /* where the time went, for a log or a bench (docs/sim.md) */
         fprintf(stderr, "gpux-sim: replay: %llu messages (batch cuts: %llu by a dependency, %llu by a clock "
-                "line, %llu full); the lanes waited %.1f s for answers, the day's reader %.1f s for them, "
-                "%.1f s for the ledger\n", (unsigned long long)rp->stats.messages,
+                "line, %llu full; %llu cancels/replaces named by ref); the lanes waited %.1f s for answers, "
+                "the day's reader %.1f s for them, %.1f s for the ledger\n", (unsigned long long)rp->stats.messages,
                 (unsigned long long)rp->stats.cuts_dep, (unsigned long long)rp->stats.cuts_clock,
-                (unsigned long long)rp->stats.cuts_full, rp->stats.answer_wait_ms / 1000.0,
+                (unsigned long long)rp->stats.cuts_full, (unsigned long long)rp->stats.by_ref,
+                rp->stats.answer_wait_ms / 1000.0,
                 rp->stats.matcher_wait_ms / 1000.0, rp->stats.ledger_wait_ms / 1000.0);
     rp->stats.seconds_ms = mono_ms() - t0;
+    free(src.all);
     return rp->failed ? 0 : n < 0 ? -1 : 0; /* a failure's reason is in rp->err */
 }
 

@@ -47,12 +47,14 @@ static const char usage[] =
     "      the report (VWAP, GPU-hours, fill rate, unfilled demand, provider\n"
     "      utilisation, fees).\n"
     "  replay --day FILE --matcher URL [--gateway URL --key ADMIN_KEY] [--lanes N]\n"
-    "         [--plot FILE.svg]\n"
+    "         [--preload] [--plot FILE.svg]\n"
     "      Replays the day through a running stack (gpux up --clock sim): over\n"
     "      HTTP through the gateway with --gateway (N connections, default\n"
     "      32), else straight into the matcher over nng in batch messages (N\n"
     "      messages in flight, default 1: the day's exact order). The clock\n"
     "      moves by commands to the matcher's command endpoint URL.\n"
+    "      --preload (nng): read and check the whole day into memory first\n"
+    "      (up to 10M lines), so the time shown is the stack's alone.\n"
     "  report --day FILE --trades FILE [--plot FILE.svg]\n"
     "      The report from a day file and its trades file (every order of the\n"
     "      day counted as accepted).\n"
@@ -149,6 +151,7 @@ typedef struct opts {
     const char *scenario, *seed, *out, *events, *scale, *markets, *hours, *start;
     const char *day, *catalog, *trades_out, *trades, *plot;
     const char *matcher, *gateway, *key, *lanes;
+    bool preload; /* --preload: a switch, no value */
 } opts;
 
 static int parse_opts(int argc, char **argv, opts *o)
@@ -164,6 +167,10 @@ static int parse_opts(int argc, char **argv, opts *o)
     };
     memset(o, 0, sizeof(*o));
     for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--preload") == 0) {
+            o->preload = true;
+            continue;
+        }
         size_t k = 0;
         while (k < sizeof(flags) / sizeof(flags[0]) && strcmp(argv[i], flags[k].flag) != 0)
             k++;
@@ -359,6 +366,10 @@ static int cmd_replay_stack(const opts *o)
         return 2;
     int rc;
     if (o->gateway) {
+        if (o->preload) {
+            LOG("--preload is for the replay over nng, not through the gateway\n");
+            return 2;
+        }
         if (!o->key) {
             LOG("replay through the gateway needs --key ADMIN_KEY\n");
             return 2;
@@ -368,7 +379,8 @@ static int cmd_replay_stack(const opts *o)
                                       .progress = isatty(2)};
         rc = sim_replay_http(o->day, &cfg, &r, &st, err, sizeof(err));
     } else {
-        sim_replay_config cfg = {.matcher_url = o->matcher, .lanes = (int)lanes, .progress = isatty(2)};
+        sim_replay_config cfg = {.matcher_url = o->matcher, .lanes = (int)lanes, .progress = isatty(2),
+                                 .preload = o->preload};
         rc = sim_replay_nng(o->day, &cfg, &r, &st, err, sizeof(err));
     }
     if (rc != 0) {
@@ -396,6 +408,10 @@ static int cmd_replay(const opts *o)
 {
     if (o->day && o->matcher)
         return cmd_replay_stack(o);
+    if (o->preload) {
+        LOG("--preload is for the replay into a running stack (--matcher URL)\n");
+        return 2;
+    }
     char err[512], cat[4200], title[128];
     sim_report *r;
     sim_day_result res;

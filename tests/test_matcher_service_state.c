@@ -278,6 +278,69 @@ static uint16_t query(service *s, const wire_query *q, wire_item *items,
     return r.status;
 }
 
+/* A cancel or replace may name its order by client_order_id: the service
+ * resolves it to the order id (the stamped, journaled command carries the
+ * id and no name), per account; an unknown name is the engine's unknown
+ * order; a closed order is a conflict, as by id. */
+static void test_cancel_replace_by_client_order_id(void **state)
+{
+    (void)state;
+    service *s = small_service();
+    assert_int_equal(submit(s, account_cmd("buyer", MATCHER_ROLE_BUYER)).status, WIRE_ST_OK);
+    assert_int_equal(submit(s, account_cmd("seller", MATCHER_ROLE_PROVIDER)).status, WIRE_ST_OK);
+    service_result a = submit(s, order_cmd(2, MATCHER_SELL, 16, 1000000, "ask-1"));
+    service_result b = submit(s, order_cmd(2, MATCHER_SELL, 16, 2000000, "ask-2"));
+    assert_int_equal(a.status, WIRE_ST_OK);
+    assert_int_equal(b.status, WIRE_ST_OK);
+
+    wire_cmd rp, stamped;
+    service_result res;
+    memset(&rp, 0, sizeof rp);
+    rp.type = MATCHER_CMD_REPLACE;
+    rp.account = 2;
+    rp.price_micros = 1500000;
+    snprintf(rp.client_order_id, sizeof rp.client_order_id, "ask-2");
+    uint64_t seq_before = service_seq(s);
+    service_submit(s, &rp, 0, false, &res, &stamped);
+    assert_int_equal(res.status, WIRE_ST_OK);
+    assert_int_equal(res.order_id, b.order_id);
+    assert_int_equal(stamped.order_id, b.order_id);
+    assert_int_equal(stamped.client_order_id[0], 0);
+    assert_int_equal(service_seq(s), seq_before + 1);
+    char err[160];
+    wire_cmd back;
+    uint8_t buf[sizeof(wire_hdr) + sizeof stamped];
+    size_t len = wire_encode_cmd(buf, sizeof buf, &stamped); /* journal-valid */
+    assert_true(len > 0);
+    assert_int_equal(wire_decode_cmd(buf, len, &back, err, sizeof err), 0);
+
+    /* another account's name is not ours: unknown order, nothing changes */
+    wire_cmd cx;
+    memset(&cx, 0, sizeof cx);
+    cx.type = MATCHER_CMD_CANCEL;
+    cx.account = 1;
+    snprintf(cx.client_order_id, sizeof cx.client_order_id, "ask-1");
+    seq_before = service_seq(s);
+    res = submit(s, cx);
+    assert_int_equal(res.status, WIRE_ST_REJECTED);
+    assert_int_equal(res.reason, MATCHER_REJ_UNKNOWN_ORDER);
+    assert_int_equal(res.rejected.type, MATCHER_EV_REJECTED);
+    assert_int_equal(service_seq(s), seq_before);
+    snprintf(cx.client_order_id, sizeof cx.client_order_id, "never");
+    cx.account = 2;
+    assert_int_equal(submit(s, cx).status, WIRE_ST_REJECTED);
+
+    /* ours: cancelled; cancelling again is a conflict (closed), by name */
+    snprintf(cx.client_order_id, sizeof cx.client_order_id, "ask-1");
+    res = submit(s, cx);
+    assert_int_equal(res.status, WIRE_ST_OK);
+    assert_int_equal(res.order_id, a.order_id);
+    res = submit(s, cx);
+    assert_int_equal(res.status, WIRE_ST_CONFLICT);
+    assert_int_equal(res.order_id, a.order_id);
+    service_destroy(s);
+}
+
 static void test_orders_history_and_feed(void **state)
 {
     (void)state;
@@ -483,6 +546,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_orders_history_and_feed),
+        cmocka_unit_test(test_cancel_replace_by_client_order_id),
         cmocka_unit_test(test_wall_clock_rules),
         cmocka_unit_test(test_snapshot_plus_journal_equals_replay),
     };

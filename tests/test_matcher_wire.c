@@ -129,6 +129,28 @@ static void test_cmd_field_rules(void **state)
     memcpy(buf + sizeof h, &c, sizeof c);
     assert_int_equal(decode_cmd(buf, n, &d), -1);
 
+    /* cancel / replace: exactly one of order_id and client_order_id */
+    memset(&c, 0, sizeof c);
+    c.type = MATCHER_CMD_CANCEL;
+    c.account = 1;
+    memcpy(buf + sizeof h, &c, sizeof c);
+    assert_int_equal(decode_cmd(buf, n, &d), -1); /* neither */
+    c.order_id = 7;
+    strcpy(c.client_order_id, "my-42");
+    memcpy(buf + sizeof h, &c, sizeof c);
+    assert_int_equal(decode_cmd(buf, n, &d), -1); /* both */
+    c.order_id = 0;
+    memcpy(buf + sizeof h, &c, sizeof c);
+    assert_int_equal(decode_cmd(buf, n, &d), 0);  /* by name */
+    c.type = MATCHER_CMD_REPLACE;
+    c.price_micros = 5;
+    memcpy(buf + sizeof h, &c, sizeof c);
+    assert_int_equal(decode_cmd(buf, n, &d), 0);
+    memset(c.client_order_id, 0, sizeof c.client_order_id);
+    c.order_id = 7;
+    memcpy(buf + sizeof h, &c, sizeof c);
+    assert_int_equal(decode_cmd(buf, n, &d), 0);  /* by id */
+
     /* names: empty, control char, leading space; fine name passes */
     memset(&c, 0, sizeof c);
     c.type = MATCHER_CMD_CREATE_ACCOUNT;

@@ -350,15 +350,17 @@ static void test_nng_replay_in_file_order(void **state)
         assert_int_equal(st.foreign_trades, 0);
         assert_int_equal(st.commands + st.skipped, res.commands);
         assert_int_equal(st.rejected + st.skipped, res.rejected);
-        /* batches of 7 are cut where a cancel needs its order's id; one
-         * command per message is the plain reply path */
+        /* one command per message is the plain reply path */
         assert_true(batches[i] != 1 || st.messages == st.commands);
         assert_true(batches[i] != 7 || st.messages > st.commands / 7);
         /* the replay says why each batch ended: every message but the last
          * follows a counted cut (a batch whose commands were all skipped
-         * sends none); cancels of orders in the same batch do cut it */
+         * sends none); a cancel or replace of an order in the same batch
+         * does not cut it but names the order by ref (a batch of one
+         * command never can) */
         assert_true(st.cuts_dep + st.cuts_clock + st.cuts_full + 1 >= st.messages);
-        assert_true(batches[i] == 1 || st.cuts_dep > 0);
+        assert_true(batches[i] == 1 || st.by_ref > 0);
+        assert_true(batches[i] != 1 || st.by_ref == 0);
         assert_true(batches[i] != 7 || st.cuts_full > 0);
         assert_true(batches[i] != 1 || st.cuts_dep + st.cuts_clock + st.cuts_full + 1 == st.commands + st.skipped);
         assert_same_report(in, r);
