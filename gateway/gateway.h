@@ -53,6 +53,12 @@ int gw_money_parse(const char *s, size_t len, int64_t *out_micros);
  * buf must hold GW_MONEY_STR_LEN bytes. Returns buf. */
 char *gw_money_format(int64_t micros, char *buf);
 
+/* Writes v in decimal (no sign, no padding) and a NUL into buf, which
+ * holds at least 21 bytes. Returns the digits written. */
+size_t gw_u64_format(uint64_t v, char *buf);
+/* The same for a signed value ('-' first when negative; 21 bytes). */
+size_t gw_i64_format(int64_t v, char *buf);
+
 /* Parses "YYYY-MM-DDTHH:00:00Z" (exactly that form, a whole UTC hour,
  * years 1970..9999) into hours since the Unix epoch. Returns 0 or -1. */
 int gw_hour_parse(const char *s, size_t len, int64_t *out_hour);

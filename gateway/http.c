@@ -88,6 +88,22 @@ static void call_put(gw_call *c)
 
 /* ---- replies -------------------------------------------------------------- */
 
+/* Replies up to this size leave a TLS connection as one record. */
+#define TLS_ONE_RECORD_BYTES 16384
+
+/* evhttp queues a reply as two buffer chunks (its headers, then our body),
+ * and libevent's OpenSSL bufferevent writes each chunk with its own
+ * SSL_write: two TLS records and two write syscalls per reply. Joined
+ * (a copy of at most 16 KB, before the write event runs), it is one of
+ * each. Plain HTTP sends both chunks in one writev anyway. */
+static void tls_one_record(struct evhttp_connection *evcon)
+{
+    struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(evcon));
+    size_t n = evbuffer_get_length(out);
+    if (n > 0 && n <= TLS_ONE_RECORD_BYTES)
+        evbuffer_pullup(out, -1);
+}
+
 static void finish(gw_call *c, int status, const char *body, size_t len,
                    const char *content_type)
 {
@@ -97,7 +113,11 @@ static void finish(gw_call *c, int status, const char *body, size_t len,
     evhttp_add_header(h, "Content-Type", content_type);
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     evbuffer_add(out, body, len);
+    /* NULL when the client has gone: evhttp_send_reply then only frees req */
+    struct evhttp_connection *evcon = c->tls ? evhttp_request_get_connection(req) : NULL;
     evhttp_send_reply(req, status, reason_phrase(status), NULL);
+    if (evcon)
+        tls_one_record(evcon);
     int64_t dt = gw_now_us() - c->t0_us;
     gw_metrics_request(&c->srv->metrics, c->route, status, dt > 0 ? (uint64_t)dt : 0);
     call_put(c);
@@ -512,15 +532,15 @@ static void h_metrics(gw_call *c)
     finish(c, 200, buf, (size_t)n, "text/plain; version=0.0.4");
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(struct evhttp_request *req, gw_server *s, bool tls)
 {
-    gw_server *s = arg;
     int64_t t0 = gw_now_us();
     gw_call *c = call_get(s, req, t0);
     if (!c) {
         evhttp_send_error(req, 503, "Service Unavailable");
         return;
     }
+    c->tls = tls;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     path_parts p;
@@ -536,10 +556,20 @@ static void on_request(struct evhttp_request *req, void *arg)
         not_found(c);
 }
 
+static void on_request_http(struct evhttp_request *req, void *arg)
+{
+    on_request(req, arg, false);
+}
+
+static void on_request_https(struct evhttp_request *req, void *arg)
+{
+    on_request(req, arg, true);
+}
+
 /* ---- start / stop ------------------------------------------------------------ */
 
-static struct evhttp *listen_on(gw_server *s, const char *addr, int port, int *bound,
-                                struct evhttp_bound_socket **bs_out, char *err,
+static struct evhttp *listen_on(gw_server *s, const char *addr, int port, bool tls,
+                                int *bound, struct evhttp_bound_socket **bs_out, char *err,
                                 size_t errlen)
 {
     struct evhttp *h = evhttp_new(s->base);
@@ -547,7 +577,7 @@ static struct evhttp *listen_on(gw_server *s, const char *addr, int port, int *b
         snprintf(err, errlen, "evhttp_new failed");
         return NULL;
     }
-    evhttp_set_gencb(h, on_request, s);
+    evhttp_set_gencb(h, tls ? on_request_https : on_request_http, s);
     evhttp_set_max_body_size(h, GW_HARD_BODY_BYTES);
     evhttp_set_max_headers_size(h, GW_MAX_HEADERS_BYTES);
     evhttp_set_timeout(h, s->cfg.idle_timeout_s);
@@ -601,7 +631,7 @@ int gw_server_start(gw_server *s, struct event_base *base, const gw_config *cfg,
     }
     if (!(s->batcher = gw_batcher_open(s, err, errlen)))
         return -1;
-    if (cfg->http_port >= 0 && !(s->http = listen_on(s, cfg->http_addr, cfg->http_port,
+    if (cfg->http_port >= 0 && !(s->http = listen_on(s, cfg->http_addr, cfg->http_port, false,
                                                          &s->http_port_bound, &s->http_bs, err,
                                                          errlen)))
         return -1;
@@ -609,7 +639,7 @@ int gw_server_start(gw_server *s, struct event_base *base, const gw_config *cfg,
         s->tls = gw_tls_open(cfg->tls_cert, cfg->tls_key, err, errlen);
         if (!s->tls)
             return -1;
-        s->https = listen_on(s, cfg->http_addr, cfg->https_port, &s->https_port_bound,
+        s->https = listen_on(s, cfg->http_addr, cfg->https_port, true, &s->https_port_bound,
                              &s->https_bs, err, errlen);
         if (!s->https)
             return -1;

@@ -27,7 +27,7 @@ json_t *gw_json_hour(int64_t hour)
 json_t *gw_json_id(uint64_t id)
 {
     char b[24];
-    snprintf(b, sizeof b, "%" PRIu64, id);
+    gw_u64_format(id, b);
     return json_string(b);
 }
 
@@ -152,6 +152,15 @@ static void tstr(text_buf *t, const char *s)
 {
     tput(t, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        /* a run of bytes that need no escape goes in one copy */
+        size_t run = 0;
+        while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run > 0) {
+            tput(t, (const char *)p, run);
+            p += run - 1;
+            continue;
+        }
         char esc[8];
         const char *e = NULL;
         switch (*p) {
@@ -185,15 +194,16 @@ static void tkey(text_buf *t, const char *key)
 static void tint(text_buf *t, int64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%" PRId64, v);
-    tput(t, b, (size_t)n);
+    tput(t, b, gw_i64_format(v, b));
 }
 
 static void tid(text_buf *t, uint64_t id)
 {
     char b[24];
-    snprintf(b, sizeof b, "%" PRIu64, id);
-    tstr(t, b);
+    size_t n = gw_u64_format(id, b);
+    tput(t, "\"", 1); /* digits need no escaping */
+    tput(t, b, n);
+    tput(t, "\"", 1);
 }
 
 static void thour(text_buf *t, int64_t hour)

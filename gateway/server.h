@@ -182,6 +182,7 @@ struct gw_call {
     gw_server *srv;
     struct evhttp_request *req;
     gw_route route;
+    bool tls;                    /* came in over HTTPS */
     int64_t t0_us;
     uint32_t account;            /* authenticated account, if any */
     uint32_t roles;

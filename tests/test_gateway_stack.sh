@@ -446,6 +446,18 @@ tc = Client(TLS_URL, b1["api_key"], tls_ctx=ctx)
 st, js, _, _ = tc.req("GET", "/v1/account")
 st2, js2, _, _ = tc.req("GET", "/v1/orders")  # same connection: keep-alive over TLS
 ok(st == 200 and js["name"] == "buyer-one" and st2 == 200, "authenticated requests over HTTPS (keep-alive)", js)
+# A reply of up to 16 KiB leaves as one TLS record (headers and body joined
+# into one buffer chunk, gateway/http.c): replies of each kind must still
+# arrive whole and in order on one keep-alive connection.
+st3, o3, _, _ = tc.req("POST", "/v1/orders", body=order("buy", price="0.01", tif="ioc"))
+st4, e4, _, _ = tc.req("GET", "/v1/orders/999999999")
+st5, _, mtext, _ = tc.req("GET", "/metrics")
+_, _, plain_metrics, _ = Client(URL).req("GET", "/metrics", key=None)
+ok(st3 == 201 and o3["side"] == "buy" and o3["qty"] == 8 and o3["price"] == "0.01"
+   and o3["tif"] == "ioc" and is_error(st4, e4, "not_found", 404)
+   and st5 == 200 and "gpux_gateway_requests_total" in mtext
+   and len(mtext) > len(plain_metrics) // 2,
+   f"order, error and /metrics ({len(mtext)} bytes) over HTTPS arrive whole", (o3, e4))
 
 # ---- SSE -----------------------------------------------------------------------------------------------
 def open_stream(key=None):

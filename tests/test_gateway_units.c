@@ -15,6 +15,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway/server.h"
+#include "gpux_units.h"
 
 /* ---- money ---- */
 
@@ -67,6 +68,34 @@ static void test_money_format(void **state)
         assert_int_equal(gw_money_parse(b, strlen(b), &back), 0);
         assert_int_equal(back, x);
     }
+}
+
+/* The digit-by-digit formatters (money.c) write what printf would. */
+static void test_number_formats(void **state)
+{
+    (void)state;
+    char b[32], want[32];
+    static const uint64_t u[] = {0, 1, 9, 10, 99, 100, 4294967295ULL, 4294967296ULL,
+                                 10000000000000000000ULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        snprintf(want, sizeof want, "%llu", (unsigned long long)u[i]);
+        assert_int_equal(gw_u64_format(u[i], b), strlen(want));
+        assert_string_equal(b, want);
+    }
+    static const int64_t v[] = {0, -1, 1, -10, 123456789, INT64_MIN, INT64_MAX, INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        assert_int_equal(gw_i64_format(v[i], b), strlen(want));
+        assert_string_equal(b, want);
+    }
+    /* hours: the same bytes as the shared formatter, across 1970..9999 */
+    char g[GPUX_HOUR_STR_LEN];
+    for (int64_t h = 0; h < GW_HOUR_MAX; h += h < 100000 ? 1 : 7919) {
+        gw_hour_format(h, b);
+        assert_string_equal(b, gpux_hour_format(h, g));
+    }
+    gw_hour_format(GW_HOUR_MAX - 1, b);
+    assert_string_equal(b, "9999-12-31T23:00:00Z");
 }
 
 static void test_hours(void **state)
@@ -708,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_money_parse),
         cmocka_unit_test(test_money_format),
         cmocka_unit_test(test_hours),
+        cmocka_unit_test(test_number_formats),
         cmocka_unit_test_setup(test_decode_order_ok, setup_catalog),
         cmocka_unit_test_setup(test_decode_order_errors, setup_catalog),
         cmocka_unit_test(test_decode_others),
