@@ -41,7 +41,26 @@ fails=0
 cleanup() {
     trap '' TERM INT # a second signal must not cut the tear-down short
     "$BIN/gpux" down --data "$D" >/dev/null 2>&1
+    # If `gpux down` could not run (its binary relinked by a build beside
+    # the test), stop what the stack started ourselves: a component whose
+    # pid file names a live gpux process, and PostgreSQL by its data dir.
+    for f in "$D"/run/*.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f")
+        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+        *gpux-*) kill -KILL "$p" 2>/dev/null ;;
+        esac
+    done
+    [ -f "$D/pg/pgdata/postmaster.pid" ] && pgkill "$D/pg/pgdata"
     rm -rf "$D"
+}
+# PostgreSQL's postmaster of a data dir, stopped at once (its pid file's
+# first line, checked to be a postgres process of that dir)
+pgkill() {
+    p=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
+    case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+    *postgres*"$1"*) kill -QUIT "$p" 2>/dev/null ;;
+    esac
 }
 trap cleanup EXIT
 trap 'exit 143' TERM
