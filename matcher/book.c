@@ -222,8 +222,11 @@ void book_insert(matcher_engine *e, uint32_t slot)
     lv->count++;
     o->level = l;
     mb->n_orders++;
-    if (o->side == MATCHER_SELL) /* a level that was empty drops its stale bits */
-        e->lvmask[l] = lv->count == 1 ? e->omask[slot] : e->lvmask[l] | e->omask[slot];
+    /* A level that was empty drops its stale summary. */
+    if (o->side == MATCHER_SELL)
+        e->lvsum[l].hours = lv->count == 1 ? e->omask[slot] : e->lvsum[l].hours | e->omask[slot];
+    else
+        bid_bounds_cover(&e->lvsum[l].bids, o, lv->count == 1);
 }
 
 /* Refreshing a level's mask walks its offers; a longer level keeps the
@@ -239,7 +242,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
     GPUX_ASSERT(o->side == MATCHER_SELL);
     level *lv = &e->levels[o->level];
     if ((old_mask & ~now) == 0 || lv->count > LEVEL_REFRESH_MAX) {
-        e->lvmask[o->level] |= now; /* only gained bits, or too long to recompute */
+        e->lvsum[o->level].hours |= now; /* only gained bits, or too long to recompute */
         return;
     }
     hmask acc = 0;
@@ -247,7 +250,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
         GPUX_ASSERT(n < LEVEL_REFRESH_MAX);
         acc |= e->omask[s];
     }
-    e->lvmask[o->level] = acc;
+    e->lvsum[o->level].hours = acc;
 }
 
 static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l)

@@ -89,6 +89,18 @@ static int check_hour_masks(checker *k, const order *o, uint32_t slot, hmask lev
     return 0;
 }
 
+/* A bid lies inside its level's window bounds (engine_internal.h,
+ * level_sum): bounds too tight would make a sweep skip a bid it can
+ * serve. */
+static int check_bid_bounds(checker *k, const order *o, const bid_bounds *bb)
+{
+    if (o->start_hour > bb->max_start_hour || o->end_hour < bb->min_end_hour || order_hours(o) > bb->max_hours)
+        return fail(k, "bid %llu window %d..%d outside its level's bounds (start <= %d, end >= %d, hours <= %d)",
+                    (unsigned long long)o->id, o->start_hour, o->end_hour, bb->max_start_hour, bb->min_end_hour,
+                    bb->max_hours);
+    return 0;
+}
+
 static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_price, uint8_t side, uint32_t market)
 {
     const matcher_engine *e = k->e;
@@ -145,7 +157,9 @@ static int check_side(checker *k, uint32_t m, int si)
                 return fail(k, "market %u level links/priority broken at order %llu", m, (unsigned long long)o->id);
             if (check_order(k, o, s, lv->price_micros, side, m) != 0)
                 return -1;
-            if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvmask[bs->lvl[i]]) != 0)
+            if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvsum[bs->lvl[i]].hours) != 0)
+                return -1;
+            if (side == MATCHER_BUY && check_bid_bounds(k, o, &e->lvsum[bs->lvl[i]].bids) != 0)
                 return -1;
             prev_priority = o->priority;
             if (++count > lv->count)

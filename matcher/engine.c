@@ -81,7 +81,7 @@ void matcher_destroy(matcher_engine *e)
     free(e->lvmap_vals);
     free(e->segs);
     free(e->omask);
-    free(e->lvmask);
+    free(e->lvsum);
     free(e->bucket_head);
     free(e->bucket_tail);
     free(e->plan);
@@ -110,7 +110,7 @@ static bool alloc_tables(matcher_engine *e)
     e->lvmap_vals = calloc(idmap_size, sizeof(uint32_t));
     e->segs = calloc((size_t)c->max_segments + 1, sizeof(seg));
     e->omask = calloc((size_t)c->max_orders + 1, sizeof(hmask));
-    e->lvmask = calloc((size_t)c->max_orders + 1, sizeof(hmask));
+    e->lvsum = calloc((size_t)c->max_orders + 1, sizeof(level_sum));
     e->books = calloc(e->cat.n_markets ? e->cat.n_markets : 1, sizeof(market_book));
     e->bucket_head = calloc(EXPIRY_RING, sizeof(uint32_t));
     e->bucket_tail = calloc(EXPIRY_RING, sizeof(uint32_t));
@@ -120,7 +120,7 @@ static bool alloc_tables(matcher_engine *e)
     e->sp_steps = calloc(c->max_accounts, sizeof(uint32_t));
     e->sp_epoch = calloc(c->max_accounts, sizeof(uint32_t));
     if (!e->accounts || !e->orders || !e->idmap_keys || !e->idmap_vals || !e->levels || !e->segs ||
-        !e->lvmap_keys || !e->lvmap_vals || !e->omask || !e->lvmask ||
+        !e->lvmap_keys || !e->lvmap_vals || !e->omask || !e->lvsum ||
         !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_avail || !e->sp_steps ||
         !e->sp_epoch)
         return false;

@@ -109,6 +109,32 @@ static inline hmask hmask_range(int32_t from_hour, int32_t to_hour)
     return r == 0 ? ones : (ones << r) | (ones >> (HMASK_HOURS - r));
 }
 
+/* What a book walk reads about a level before (or instead of) the level
+ * itself, one 16-byte entry per level slot (e->lvsum), so that skipping a
+ * level costs 16 bytes and never the level or its orders.
+ *   ask levels: hours, the union of the offers' hour masks (see above);
+ *   bid levels: bids, bounds of the bids' windows: every bid of the level
+ *     starts at or before max_start_hour, ends at or after min_end_hour
+ *     and lasts at most max_hours. Bounds may be loose (a bid that left
+ *     keeps them wide until a sweep walks the whole level and tightens
+ *     them), never too tight: an offer that opens after max_start_hour,
+ *     ends before min_end_hour or wants more than max_hours can serve no
+ *     bid of the level, and its sweep skips it (match.c, "Bid level
+ *     bounds"). */
+typedef struct bid_bounds {
+    int32_t max_start_hour;
+    int32_t min_end_hour;
+    int32_t max_hours;
+    int32_t unused;
+} bid_bounds;
+
+typedef union level_sum {
+    hmask hours;
+    bid_bounds bids;
+} level_sum;
+
+_Static_assert(sizeof(level_sum) == 16, "level_sum: four per cache line");
+
 typedef struct level {
     int64_t price_micros;
     uint32_t head, tail;
@@ -172,10 +198,11 @@ struct matcher_engine {
     uint32_t lvmap_mask;
 
     hmask *omask;               /* per order slot: an offer's hour mask */
-    hmask *lvmask;              /* per level slot: an ask level's hour mask,
-                                   beside the levels so that a plan skipping
-                                   a level reads 16 bytes, not the level,
-                                   and the levels stay 24 bytes for sweeps */
+    level_sum *lvsum;           /* per level slot: an ask level's hour mask
+                                   or a bid level's window bounds, beside
+                                   the levels so that a walk skipping a
+                                   level reads 16 bytes, not the level, and
+                                   the levels stay 24 bytes */
 
     seg *segs;                  /* cfg.max_segments + 1 slots */
     uint32_t seg_free;
@@ -212,6 +239,18 @@ static inline int64_t side_key(uint8_t side, int64_t price)
 }
 static inline int32_t order_hours(const order *o) { return o->end_hour - o->start_hour; }
 static inline int32_t bid_remaining(const order *o) { return o->qty - o->filled_qty; }
+
+/* Widens a bid level's bounds to cover bid b (first: the bounds describe
+ * no bid yet, e.g. the level was empty). */
+static inline void bid_bounds_cover(bid_bounds *bb, const order *b, bool first)
+{
+    if (first || b->start_hour > bb->max_start_hour)
+        bb->max_start_hour = b->start_hour;
+    if (first || b->end_hour < bb->min_end_hour)
+        bb->min_end_hour = b->end_hour;
+    if (first || order_hours(b) > bb->max_hours)
+        bb->max_hours = order_hours(b);
+}
 
 /* ---- money (engine_money.c) ---- */
 int64_t eng_fee(int64_t notional_micros, int32_t bps);

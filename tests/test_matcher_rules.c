@@ -1823,6 +1823,25 @@ static void test_offer_window_must_cover_the_bid_window(void **state)
     assert_int_equal(count_type(MATCHER_EV_TRADE), 1);
 }
 
+/* An offer sweeping bids sells hours as it goes; a later bid that needs
+ * only hours it still has is served, one that needs a sold hour is not,
+ * whether the bid sits alone on its level or shares it. */
+static void test_offer_sweep_serves_bids_beside_hours_it_sold(void **state)
+{
+    (void)state;
+    uint32_t p = provider();
+    uint32_t b = buyer(10000000000LL);
+    uint64_t first = bid(b, P_235, 8, 112, 114);
+    bid(b, P_230, 8, 111, 113); /* needs hour 112, sold to the first bid */
+    uint64_t before = bid(b, P_230, 8, 110, 112); /* same level, hours just before */
+    uint64_t after = bid(b, P_210, 8, 114, 116);  /* own level, hours just after */
+    uint64_t o = offer(p, P_200, 8, 100, 124);
+    assert_int_equal(count_type(MATCHER_EV_TRADE), 3);
+    expect_fill(&nth(MATCHER_EV_TRADE, 0)->u.fill, first, o, P_235, 8, 112, 114);
+    expect_fill(&nth(MATCHER_EV_TRADE, 1)->u.fill, before, o, P_230, 8, 110, 112);
+    expect_fill(&nth(MATCHER_EV_TRADE, 2)->u.fill, after, o, P_210, 8, 114, 116);
+}
+
 static void test_trade_price_is_the_resting_offer_price_and_saving_reported(void **state)
 {
     (void)state;
@@ -2788,6 +2807,7 @@ int main(void)
         T(test_offer_priced_above_the_bid_is_not_eligible),
         T(test_offer_lacking_quantity_in_any_hour_is_not_eligible),
         T(test_offer_window_must_cover_the_bid_window),
+        T(test_offer_sweep_serves_bids_beside_hours_it_sold),
         T(test_trade_price_is_the_resting_offer_price_and_saving_reported),
         T(test_trade_price_is_the_resting_bid_price_when_bid_came_first),
         T(test_trade_price_follows_the_priority_stamp_after_replace),
