@@ -56,7 +56,11 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define WIRE_MAX_REPLY_EVENTS 65536u /* events in a command reply; beyond:
                                         WIRE_REPLY_TRUNCATED, fetch the rest
                                         from the feed */
-#define WIRE_MAX_BATCH_CMDS 1024u   /* commands in one CMD message */
+#define WIRE_MAX_BATCH_CMDS 4096u   /* commands in one CMD message (~885 KB,
+                                       under nng's default 1 MiB receive
+                                       limit; 1024 before the fourth session:
+                                       a simulated day sent in 4x fewer
+                                       round trips ran ~10% faster) */
 #define WIRE_NAME_LEN 32             /* account name incl. NUL */
 #define WIRE_CLIENT_ID_LEN 40        /* client_order_id incl. NUL */
 #define WIRE_KEY_HASH_LEN 32         /* SHA-256 of an API key */

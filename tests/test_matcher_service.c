@@ -231,11 +231,14 @@ static nng_socket client_open(const char *addr)
     return s;
 }
 
+/* a reply's items as read back: enough for a full batch's results */
+#define REPLY_ITEMS (WIRE_MAX_BATCH_CMDS + 16)
+
 typedef struct reply {
     wire_reply r;
     size_t n;
-    uint16_t types[2048];
-    wire_item items[2048];
+    uint16_t types[REPLY_ITEMS];
+    wire_item items[REPLY_ITEMS];
 } reply;
 
 /* Sends raw bytes, returns 0 and the decoded reply, or the nng error. */
@@ -257,7 +260,7 @@ static int roundtrip_raw(nng_socket s, const void *msg, size_t len, reply *out)
     int k;
     while ((k = wire_reader_next(&rd, &out->types[out->n], &out->items[out->n], err,
                                  sizeof err)) == 1)
-        if (out->n < 2047)
+        if (out->n < REPLY_ITEMS - 1)
             out->n++;
     if (k < 0)
         fail_msg("reply item does not decode: %s", err);
