@@ -729,11 +729,11 @@ static int source_preload(source *s, const sim_day_header *h, char *err, size_t 
         return -1;
     }
     int n;
+    sim_cmd c;
     s->n = 0;
-    /* the reader fails a file with more lines than its header says */
-    while ((n = sim_dayfile_next(s->d, &s->all[s->n], err, errlen)) == 1) {
-        s->n++;
-        GPUX_ASSERT(s->n <= h->events);
+    while ((n = sim_dayfile_next(s->d, &c, err, errlen)) == 1) {
+        GPUX_ASSERT(s->n < h->events); /* the reader refuses a line beyond the header's count */
+        s->all[s->n++] = c;
     }
     return n;
 }
