@@ -75,28 +75,10 @@ int gw_hour_parse(const char *s, size_t len, int64_t *out_hour)
     return gpux_hour_parse(s, len, out_hour);
 }
 
-/* v (0..10^width - 1) as exactly width digits. */
-static void put_digits(char *p, int64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
 char *gw_hour_format(int64_t hour, char *buf)
 {
     GPUX_ASSERT(hour >= 0 && hour < GW_HOUR_MAX);
-    int64_t y, m, d;
-    gpux_civil_from_days(hour / 24, &y, &m, &d);
-    GPUX_ASSERT(y >= 1970 && y <= 9999);
-    /* the bytes of gpux_hour_format's "%04d-%02d-%02dT%02d:00:00Z" */
-    memcpy(buf, "0000-00-00T00:00:00Z", GW_TIME_STR_LEN);
-    put_digits(buf, y, 4);
-    put_digits(buf + 5, m, 2);
-    put_digits(buf + 8, d, 2);
-    put_digits(buf + 11, hour % 24, 2);
-    return buf;
+    return gpux_hour_format(hour, buf);
 }
 
 char *gw_time_format_us(int64_t ts_us, char *buf)
