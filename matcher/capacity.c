@@ -76,7 +76,7 @@ static int32_t seg_end(const matcher_engine *e, const order *o, uint32_t s)
 
 bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour)
 {
-    int32_t open_start = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    int32_t open_start = order_open_start(e, o);
     return from_hour >= open_start && to_hour <= o->end_hour && from_hour < to_hour;
 }
 
@@ -135,7 +135,7 @@ static uint64_t blocks_touched(const order *o, int32_t from_hour, int32_t to_hou
  * zero_blocks (see "Zero blocks" above). */
 void cap_update_summary(matcher_engine *e, order *o)
 {
-    int32_t z = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    int32_t z = order_open_start(e, o);
     bool prefix = true;
     uint64_t zb = 0;
     hmask open = 0;

@@ -77,7 +77,7 @@ static int check_hour_masks(checker *k, const order *o, uint32_t slot, hmask lev
     hmask om = e->omask[slot];
     if ((om & ~level_mask) != 0)
         return fail(k, "offer %llu has hour bits its level lacks", (unsigned long long)o->id);
-    int32_t open = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    int32_t open = order_open_start(e, o);
     for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
         uint32_t n = e->segs[s].next;
         int32_t from = e->segs[s].start_hour > open ? e->segs[s].start_hour : open;
@@ -128,7 +128,7 @@ static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_
     if (check_capacity(k, o) != 0)
         return -1;
     /* the sold-out prefix it claims has no capacity in any open hour */
-    for (int32_t h = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+    for (int32_t h = order_open_start(e, o);
          h < o->zero_until_hour && h < o->end_hour; h++)
         if (cap_at(e, o, h) != 0)
             return fail(k, "offer %llu claims hour %d sold out", (unsigned long long)o->id, h);

@@ -238,6 +238,14 @@ static inline int64_t side_key(uint8_t side, int64_t price)
     return side == MATCHER_BUY ? price : -price;
 }
 static inline int32_t order_hours(const order *o) { return o->end_hour - o->start_hour; }
+/* The first hour an order's window is still open: its start, or the
+ * clock's hour once that has passed (hours before it can no longer be
+ * sold or bought). One definition, because the sweep's level skip
+ * (match.c) and the coverage test (capacity.c) must agree on it. */
+static inline int32_t order_open_start(const matcher_engine *e, const order *o)
+{
+    return o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+}
 static inline int32_t bid_remaining(const order *o) { return o->qty - o->filled_qty; }
 
 /* Widens a bid level's bounds to cover bid b (first: the bounds describe

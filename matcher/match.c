@@ -143,11 +143,6 @@ static inline void sweep_prefetch(const matcher_engine *e, const book_side *bids
         __builtin_prefetch(&e->orders[e->levels[bids->lvl[i - PF_ORDERS]].head]);
 }
 
-static int32_t offer_open_start(const matcher_engine *e, const order *o)
-{
-    return o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
-}
-
 /* The most offer o (avail GPUs over the window) can give an all-or-none
  * bid with r left: a step of an all-or-none plan takes min(avail, r') for
  * some r' <= r, and only when that reaches o's min_qty. */
@@ -413,7 +408,7 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
 {
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
-    int32_t open_start = offer_open_start(e, o);
+    int32_t open_start = order_open_start(e, o);
     for (uint32_t i = bids->n_levels; i-- > 0;) {
         if (bids->keys[i] < o->price_micros) /* bid key = price */
             break;
@@ -475,7 +470,7 @@ static __attribute__((noinline)) void sweep_bids(matcher_engine *e, uint32_t osl
 {
     const order *o = &e->orders[oslot];
     const book_side *bids = &e->books[o->market].side[0];
-    int32_t open_start = offer_open_start(e, o);
+    int32_t open_start = order_open_start(e, o);
     /* Best level last. A bid filled here may empty its level, and emptied
      * levels at the best end are popped: entries at or above i, and below
      * it only levels already empty (nothing to visit), hence the bound

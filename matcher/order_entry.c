@@ -236,7 +236,7 @@ static matcher_reason replace_validate(matcher_engine *e, const matcher_cmd *c, 
     if (o->side == MATCHER_BUY && p->qty <= o->filled_qty)
         return MATCHER_REJ_BAD_QTY;
     if (o->side == MATCHER_SELL && p->delta < 0) {
-        int32_t open_start = o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
+        int32_t open_start = order_open_start(e, o);
         if (cap_min(e, o, open_start, o->end_hour) + p->delta < 0)
             return MATCHER_REJ_BAD_QTY;
     }

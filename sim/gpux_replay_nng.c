@@ -220,7 +220,7 @@ static bool status_due(const replay *rp)
  * accepted). Orders carry their ref as client_order_id, so a cancel or
  * replace of an order placed in the same batch names it by ref (the
  * matcher resolves it); an earlier order is named by the id it got. */
-static bool to_wire(replay *rp, const sim_cmd *c, uint64_t batch_no, wire_cmd *w)
+static bool to_wire(const replay *rp, const sim_cmd *c, uint64_t batch_no, wire_cmd *w)
 {
     memset(w, 0, sizeof *w);
     /* the line's time: the matcher keeps it when it lies in the current
@@ -270,7 +270,6 @@ static bool to_wire(replay *rp, const sim_cmd *c, uint64_t batch_no, wire_cmd *w
             return false;
         if (rp->order_batch[c->order_idx] == batch_no) {
             snprintf(w->client_order_id, sizeof w->client_order_id, "%s", c->ref);
-            rp->stats.by_ref++;
             return w->account != 0;
         }
         w->order_id = rp->maps.order_ids[c->order_idx];
@@ -363,8 +362,12 @@ static void send_batch(replay *rp, lane *l)
     uint32_t n = 0;
     pthread_mutex_lock(&rp->mu);
     for (uint32_t i = 0; i < l->b->n; i++) {
-        if (to_wire(rp, &l->b->cmds[i], l->b->no, &l->w[n]))
+        if (to_wire(rp, &l->b->cmds[i], l->b->no, &l->w[n])) {
+            /* a cancel/replace that names its order by ref */
+            if (l->w[n].type != MATCHER_CMD_NEW_ORDER && l->w[n].client_order_id[0])
+                rp->stats.by_ref++;
             l->idx[n++] = i;
+        }
         else
             rp->stats.skipped++; /* its order (or account) was rejected: nothing to do */
     }
