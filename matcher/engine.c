@@ -69,11 +69,13 @@ static uint32_t pow2_at_least(uint64_t n)
  * id and level maps, masks), so most order-path accesses miss the TLB on
  * 4 KiB pages. Large tables are mapped 2 MiB-aligned and advised as huge
  * pages (MADV_HUGEPAGE: Debian's default THP mode is "madvise", so nothing
- * happens without it). matcher_gpu went ~360k -> ~490k ops/s and its p99
- * ~38 -> ~25 us with huge pages (docs/benchmarks.md, fifth session).
- * Untouched pages stay unmapped as with calloc; a touched huge page costs
- * 2 MiB of RSS instead of 4 KiB, which the tables fill anyway at load.
- * The advice is a hint: where THP is off the tables work the same.
+ * happens without it). matcher_gpu went ~360k -> ~500-590k ops/s and its
+ * p99 ~38 -> ~25 us with huge pages (docs/benchmarks.md, fifth session).
+ * Untouched memory stays unmapped as with calloc, but the first touch of a
+ * 2 MiB range makes all of it resident: an empty gpux-matcher with the
+ * default limits went 245 -> 273 MB, a sparse hash map fills in sooner
+ * (docs/benchmarks.md, "Memory per resting order"). The advice is a hint:
+ * where THP is off the tables work the same, on 4 KiB pages.
  *
  * Each table starts with a header holding the mapping's length (0: a small
  * table from calloc), so table_free needs only the pointer. */
