@@ -109,15 +109,18 @@ static uint64_t level_hkey(uint32_t market, int si, int64_t price)
     return ((uint64_t)(market * 2u + (uint32_t)si) << 32) | (uint64_t)price;
 }
 
-/* First index whose key is >= key. Branchless: prices arrive in no
- * predictable order, and a mispredicted branch per probe cost more than
- * the probes themselves (measured: see docs/benchmarks.md). */
-static uint32_t side_lower_bound(const book_side *bs, int64_t key)
+/* First index whose key is >= key. Written branchless (the first session
+ * measured a mispredicted branch per probe), but gcc 12 -O2 compiles the
+ * ?: below to a compare and jump, and a truly branchless form (setl +
+ * imul) was slower on matcher_gpu's sides of thousands of levels (fifth
+ * session, 3 of 3 pairs): a branchy search overlaps the probes' cache
+ * misses by running ahead. Kept as it compiles. */
+static uint32_t side_lower_bound(const book_side *bs, int32_t key)
 {
     uint32_t n = bs->n_levels;
     if (n == 0)
         return 0;
-    const int64_t *first = bs->keys;
+    const int32_t *first = bs->keys;
     while (n > 1) {
         uint32_t half = n / 2;
         first = first[half - 1] < key ? first + half : first;
@@ -161,17 +164,14 @@ static void compact_all(matcher_engine *e)
                 side_compact(e, m, si);
 }
 
-/* The level for price, reusing an empty one; creates it when missing. */
-static uint32_t level_get_or_create(matcher_engine *e, uint32_t market, int si, int64_t price)
+/* A new level for price (hk: its level-map key). Apart from the common
+ * path below so that the lookup, inlined where it is used, does not pay
+ * for this part's registers. */
+static __attribute__((noinline)) uint32_t level_create(matcher_engine *e, uint32_t market, int si, int64_t price,
+                                                      uint64_t hk)
 {
     book_side *bs = &e->books[market].side[si];
-    uint64_t hk = level_hkey(market, si, price);
-    uint32_t l = map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk);
-    if (l != NIL) {
-        if (e->levels[l].count == 0)
-            bs->n_empty--;
-        return l;
-    }
+    uint32_t l;
     /* Bound the empties a side carries; never more than a quarter. */
     if (bs->n_levels == bs->cap_levels || bs->n_empty > 32 + bs->n_levels / 4)
         side_compact(e, market, si);
@@ -181,9 +181,9 @@ static uint32_t level_get_or_create(matcher_engine *e, uint32_t market, int si, 
     l = e->level_free;
     e->level_free = e->levels[l].next_free;
     e->levels[l] = (level){.price_micros = price};
-    int64_t key = side_key(si == 0 ? MATCHER_BUY : MATCHER_SELL, price);
+    int32_t key = side_key(si == 0 ? MATCHER_BUY : MATCHER_SELL, price);
     uint32_t i = side_lower_bound(bs, key);
-    memmove(&bs->keys[i + 1], &bs->keys[i], (bs->n_levels - i) * sizeof(int64_t));
+    memmove(&bs->keys[i + 1], &bs->keys[i], (bs->n_levels - i) * sizeof(int32_t));
     memmove(&bs->lvl[i + 1], &bs->lvl[i], (bs->n_levels - i) * sizeof(uint32_t));
     bs->keys[i] = key;
     bs->lvl[i] = l;
@@ -191,6 +191,48 @@ static uint32_t level_get_or_create(matcher_engine *e, uint32_t market, int si, 
     map_put(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk, l);
     return l;
 }
+
+/* The level for price, reusing an empty one; creates it when missing. */
+static inline uint32_t level_get_or_create(matcher_engine *e, uint32_t market, int si, int64_t price)
+{
+    uint64_t hk = level_hkey(market, si, price);
+    uint32_t l = map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk);
+    if (l == NIL)
+        return level_create(e, market, si, price, hk);
+    if (e->levels[l].count == 0)
+        e->books[market].side[si].n_empty--;
+    return l;
+}
+
+/* Links order slot (the newest priority) at the tail of level l. */
+static inline void level_append(matcher_engine *e, uint32_t l, uint32_t slot)
+{
+    order *o = &e->orders[slot];
+    level *lv = &e->levels[l];
+    o->prev = lv->tail;
+    o->next = NIL;
+    if (lv->tail != NIL)
+        e->orders[lv->tail].next = slot;
+    else
+        lv->head = slot;
+    lv->tail = slot;
+}
+
+/* Counts order slot (just linked into level l) in the level and its
+ * summary. A level that was empty drops its stale summary. */
+static inline void level_counted_in(matcher_engine *e, uint32_t l, uint32_t slot)
+{
+    order *o = &e->orders[slot];
+    level *lv = &e->levels[l];
+    lv->count++;
+    o->level = l;
+    if (o->side == MATCHER_SELL)
+        e->lvsum[l].hours = lv->count == 1 ? e->omask[slot] : e->lvsum[l].hours | e->omask[slot];
+    else
+        bid_bounds_cover(&e->lvsum[l].bids, o, lv->count == 1);
+}
+
+static void side_pop_empty_best(matcher_engine *e, uint32_t market, int si);
 
 /* Inserts the order into its price level in priority order. New orders
  * have the largest stamp and land at the tail in O(1); a reverted replace
@@ -219,14 +261,48 @@ void book_insert(matcher_engine *e, uint32_t slot)
         e->orders[o->next].prev = slot;
     else
         lv->tail = slot;
-    lv->count++;
-    o->level = l;
+    level_counted_in(e, l, slot);
     mb->n_orders++;
-    /* A level that was empty drops its stale summary. */
-    if (o->side == MATCHER_SELL)
-        e->lvsum[l].hours = lv->count == 1 ? e->omask[slot] : e->lvsum[l].hours | e->omask[slot];
+}
+
+/* Takes order slot out of its level's FIFO. Returns true when the level
+ * is left empty. */
+static inline bool level_unlink(matcher_engine *e, uint32_t slot)
+{
+    order *o = &e->orders[slot];
+    level *lv = &e->levels[o->level];
+    if (o->prev != NIL)
+        e->orders[o->prev].next = o->next;
     else
-        bid_bounds_cover(&e->lvsum[l].bids, o, lv->count == 1);
+        lv->head = o->next;
+    if (o->next != NIL)
+        e->orders[o->next].prev = o->prev;
+    else
+        lv->tail = o->prev;
+    GPUX_ASSERT(lv->count > 0);
+    lv->count--;
+    o->level = NIL;
+    o->prev = o->next = NIL;
+    return lv->count == 0;
+}
+
+/* A price move of a resting order (a replace that moves the price: the
+ * order has the newest priority, so it goes to the new level's tail).
+ * The same as book_remove then book_insert, in one pass: the exchange-core
+ * mix is 82% such replaces. */
+void book_move(matcher_engine *e, uint32_t slot, int64_t price)
+{
+    order *o = &e->orders[slot];
+    GPUX_ASSERT(o->level != NIL && o->price_micros != price && o->priority + 1 >= e->next_priority);
+    int si = side_index(o->side);
+    if (level_unlink(e, slot)) {
+        e->books[o->market].side[si].n_empty++;
+        side_pop_empty_best(e, o->market, si);
+    }
+    o->price_micros = price;
+    uint32_t l = level_get_or_create(e, o->market, si, price);
+    level_append(e, l, slot);
+    level_counted_in(e, l, slot);
 }
 
 /* Refreshing a level's mask walks its offers; a longer level keeps the
@@ -279,21 +355,9 @@ void book_remove(matcher_engine *e, uint32_t slot)
     order *o = &e->orders[slot];
     GPUX_ASSERT(o->level != NIL);
     market_book *mb = &e->books[o->market];
-    level *lv = &e->levels[o->level];
-    if (o->prev != NIL)
-        e->orders[o->prev].next = o->next;
-    else
-        lv->head = o->next;
-    if (o->next != NIL)
-        e->orders[o->next].prev = o->prev;
-    else
-        lv->tail = o->prev;
-    GPUX_ASSERT(lv->count > 0 && mb->n_orders > 0);
-    lv->count--;
+    GPUX_ASSERT(mb->n_orders > 0);
     mb->n_orders--;
-    o->level = NIL;
-    o->prev = o->next = NIL;
-    if (lv->count == 0) {
+    if (level_unlink(e, slot)) {
         mb->side[side_index(o->side)].n_empty++;
         side_pop_empty_best(e, o->market, side_index(o->side));
     }

@@ -199,7 +199,7 @@ static bool alloc_tables(matcher_engine *e)
         for (int s = 0; s < 2; s++) {
             book_side *bs = &e->books[m].side[s];
             bs->cap_levels = c->max_orders_per_market + 1;
-            bs->keys = table_alloc(bs->cap_levels, sizeof(int64_t));
+            bs->keys = table_alloc(bs->cap_levels, sizeof(int32_t));
             bs->lvl = table_alloc(bs->cap_levels, sizeof(uint32_t));
             if (!bs->keys || !bs->lvl)
                 return false;
@@ -246,14 +246,6 @@ matcher_engine *matcher_create(const matcher_catalog *cat, const matcher_config 
 
 /* ---- events ---- */
 
-void eng_event_init(const matcher_engine *e, matcher_event *ev, uint16_t type)
-{
-    memset(ev, 0, sizeof(*ev));
-    ev->type = type;
-    ev->cmd_type = e->cmd ? e->cmd->type : 0;
-    ev->ts_us = e->cmd ? e->cmd->ts_us : 0;
-}
-
 static void emit(matcher_engine *e, const matcher_event *ev)
 {
     if (e->emit)
@@ -268,26 +260,6 @@ void eng_emit_balance(matcher_engine *e, uint32_t account_id)
     ev.u.balance.balance_micros = e->accounts[account_id].balance_micros;
     ev.u.balance.held_micros = e->accounts[account_id].held_micros;
     emit(e, &ev);
-}
-
-/* out must already be zeroed (both callers zero the whole event or view
- * it sits in), so its padding stays zero for memcmp-comparable events. */
-void eng_fill_order_info(const order *o, matcher_order_info *out)
-{
-    out->order_id = o->id;
-    out->account = o->account;
-    out->market = o->market;
-    out->side = o->side;
-    out->tif = o->tif;
-    out->single_provider = o->single_provider;
-    out->qty = o->qty;
-    out->min_qty = o->min_qty;
-    out->min_hours = o->min_hours;
-    out->price_micros = o->price_micros;
-    out->start_hour = o->start_hour;
-    out->end_hour = o->end_hour;
-    out->expire_at_hour = o->expire_at_hour;
-    out->hold_micros = o->hold_micros;
 }
 
 static int32_t order_remaining(const matcher_engine *e, const order *o)

@@ -261,7 +261,8 @@ bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps)
     const book_side *asks = &e->books[b->market].side[1];
     if (asks->n_levels == 0 || -asks->keys[asks->n_levels - 1] > b->price_micros) {
         /* No offer at or below the bid's price (most bids that enter or
-         * move do not cross): what every walk below would find at once. */
+         * move do not cross): what every walk below would find at once.
+         * match_bid makes the same test first. */
         e->plan_avail_qty = 0;
         e->plan_complete = true;
         *n_steps = 0;
@@ -320,6 +321,20 @@ static bool plan_bound_rules_out(matcher_engine *e, order *b, const order *o, in
 
 void match_bid(matcher_engine *e, uint32_t bid)
 {
+    order *b = &e->orders[bid];
+    const book_side *asks = &e->books[b->market].side[1];
+    if (asks->n_levels == 0 || -asks->keys[asks->n_levels - 1] > b->price_micros) {
+        /* No offer at or below the bid's price (most bids that enter or
+         * move do not cross): what match_bid_plan's first test (the same
+         * test: keep them equal) finds and plan_remember then records (a
+         * complete walk, nothing available: bound 0), without the two
+         * calls. Written out rather than shared: a shared helper cost
+         * match_bid a register save on this path (callgrind, +0.3%). */
+        GPUX_ASSERT(b->side == MATCHER_BUY && bid_remaining(b) > 0);
+        b->plan_bound_qty = 0;
+        b->plan_epoch = e->books[b->market].plan_epoch;
+        return;
+    }
     uint32_t n;
     bool ok = match_bid_plan(e, &e->orders[bid], &n);
     plan_remember(e, bid, ok);

@@ -256,6 +256,11 @@ static matcher_reason replace_validate(matcher_engine *e, const matcher_cmd *c, 
 static void replace_move(matcher_engine *e, uint32_t slot, int64_t price, int32_t qty, uint64_t priority)
 {
     order *o = &e->orders[slot];
+    if (price != o->price_micros && qty == o->qty && priority + 1 >= e->next_priority) {
+        o->priority = priority; /* a price move: to the new level's tail */
+        book_move(e, slot, price);
+        return;
+    }
     bool relink = o->priority != priority || o->price_micros != price;
     if (relink)
         book_remove(e, slot);
