@@ -104,6 +104,35 @@ static void tls_one_record(struct evhttp_connection *evcon)
         evbuffer_pullup(out, -1);
 }
 
+/* Replies up to this size are written at once (a loopback or LAN socket
+ * buffer takes them whole); larger ones, or a socket that would block,
+ * are left to libevent's write event. */
+#define WRITE_NOW_BYTES 65536
+
+/* evhttp queues a reply and enables the connection's write event; the
+ * bytes leave when epoll next reports the socket writable, and evhttp
+ * disables the event again after the write: two epoll_ctl per reply, one
+ * loop turn later. The socket is almost always writable, so write now:
+ * when the output is then empty, telling the bufferevent (its write
+ * callback, evhttp's "reply sent": next request, or close) leaves the
+ * write interest added and removed within this turn, which libevent's
+ * changelist turns into no epoll_ctl at all. A failed or partial write
+ * leaves the rest to libevent exactly as before (it sees the same error
+ * and tells evhttp). Plain HTTP only: under TLS the bytes go through
+ * OpenSSL's bufferevent. */
+static void write_now(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    size_t n = evbuffer_get_length(out);
+    if (fd < 0 || n == 0 || n > WRITE_NOW_BYTES)
+        return;
+    if (evbuffer_write(out, fd) < 0 || evbuffer_get_length(out) > 0)
+        return;
+    bufferevent_trigger(bev, EV_WRITE, 0); /* evcon may be freed from here on */
+}
+
 static void finish(gw_call *c, int status, const char *body, size_t len,
                    const char *content_type)
 {
@@ -114,10 +143,12 @@ static void finish(gw_call *c, int status, const char *body, size_t len,
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     evbuffer_add(out, body, len);
     /* NULL when the client has gone: evhttp_send_reply then only frees req */
-    struct evhttp_connection *evcon = c->tls ? evhttp_request_get_connection(req) : NULL;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     evhttp_send_reply(req, status, reason_phrase(status), NULL);
-    if (evcon)
+    if (evcon && c->tls)
         tls_one_record(evcon);
+    else if (evcon)
+        write_now(evcon); /* req may be freed from here on */
     int64_t dt = gw_now_us() - c->t0_us;
     gw_metrics_request(&c->srv->metrics, c->route, status, dt > 0 ? (uint64_t)dt : 0);
     call_put(c);
@@ -532,6 +563,43 @@ static void h_metrics(gw_call *c)
     finish(c, 200, buf, (size_t)n, "text/plain; version=0.0.4");
 }
 
+/* ---- connections waiting for an answer ---------------------------------------- */
+
+/* Data from a client whose answer is still pending (a pipelined request,
+ * or bytes after the body): stop reading, so it waits in the kernel as it
+ * did before; evhttp reads it after the reply (evhttp_start_read_ runs the
+ * input already buffered). Only EOF and errors matter meanwhile: they go
+ * to evhttp's own event callback, which detaches the request (a late
+ * reply then only frees it). */
+static void on_early_data(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    bufferevent_disable(bev, EV_READ);
+}
+
+/* evhttp stops reading a connection once it has a request's body and
+ * starts again (read and write) when the reply is queued. An answer that
+ * comes in a later loop turn (a matcher round trip) then costs the
+ * connection an EPOLL_CTL_DEL after the request and an EPOLL_CTL_ADD with
+ * the reply, plus the MOD after the write. Enabling reading again in the
+ * same turn, with the read callback above, leaves the connection in the
+ * epoll set: libevent's changelist makes the disable + enable one no-op
+ * EPOLL_CTL_MOD (it never drops an add that follows a delete), and with
+ * write_now (above) that MOD is the request's only epoll_ctl. */
+static void keep_reading(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (!bev)
+        return;
+    bufferevent_data_cb rcb, wcb;
+    bufferevent_event_cb ecb;
+    void *arg;
+    bufferevent_getcb(bev, &rcb, &wcb, &ecb, &arg);
+    bufferevent_setcb(bev, on_early_data, wcb, ecb, arg);
+    bufferevent_enable(bev, EV_READ);
+}
+
 static void on_request(struct evhttp_request *req, gw_server *s, bool tls)
 {
     int64_t t0 = gw_now_us();
@@ -554,6 +622,10 @@ static void on_request(struct evhttp_request *req, gw_server *s, bool tls)
         route_simple(c, m, GW_ROUTE_METRICS, false, h_metrics);
     else
         not_found(c);
+    /* still waiting for its answer (call_put clears req; streams release
+     * their call at once) */
+    if (c->req == req)
+        keep_reading(req);
 }
 
 static void on_request_http(struct evhttp_request *req, void *arg)

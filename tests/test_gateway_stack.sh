@@ -697,6 +697,76 @@ ok(feed_ok and feed_batched, "without market data, batched orders are completed 
 g3p.send_signal(signal.SIGTERM)
 g3p.wait(timeout=30)
 
+# ---- a connection whose answer is pending (gateway/http.c keep_reading, write_now) ---------------------
+# While a request waits for the matcher the gateway keeps its connection in
+# the epoll set and writes the answer as soon as it has it. A client that
+# sends its next requests before the answer (pipelining) must get every
+# answer whole and in order; one that hangs up meanwhile must not disturb
+# the gateway; "Connection: close" gets its whole answer, then the close.
+# The matcher is stopped (SIGSTOP) so the first request really is pending.
+def raw_request(method, path, key=None, body=None, extra=""):
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    data = json.dumps(body) if body is not None else ""
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}{extra}"
+            f"Content-Length: {len(data)}\r\n\r\n{data}").encode()
+
+def read_responses(s, count):
+    """Reads count HTTP responses (Content-Length framed); [(status, body)]."""
+    buf, out = b"", []
+    while len(out) < count:
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buf[:head_end].decode("latin-1")
+            m = re.search(r"(?im)^content-length: *(\d+)", head)
+            blen = int(m.group(1)) if m else 0
+            if len(buf) >= head_end + 4 + blen:
+                out.append((int(head.split()[1]), buf[head_end + 4:head_end + 4 + blen].decode()))
+                buf = buf[head_end + 4 + blen:]
+                continue
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return out, buf
+
+mpid = int(os.environ["MPID"])
+hp = hostport(URL)
+os.kill(mpid, signal.SIGSTOP)
+try:
+    s = socket.create_connection(hp, timeout=20)
+    s.sendall(raw_request("POST", "/v1/orders", b1["api_key"],
+                          order("buy", qty=8, price="0.01", tif="ioc", client_order_id="pipe-1")))
+    time.sleep(0.3)  # the order is waiting for the (stopped) matcher
+    s.sendall(raw_request("GET", "/v1/markets") +
+              raw_request("POST", "/v1/orders", b1["api_key"],
+                          order("buy", qty=8, price="0.01", tif="ioc", client_order_id="pipe-1")))
+    time.sleep(0.3)
+    gone = socket.create_connection(hp, timeout=20)  # hangs up while its order is pending
+    gone.sendall(raw_request("POST", "/v1/orders", b1["api_key"],
+                             order("buy", qty=8, price="0.01", tif="ioc", client_order_id="pipe-gone")))
+    time.sleep(0.3)
+    gone.close()
+    time.sleep(0.3)
+finally:
+    os.kill(mpid, signal.SIGCONT)
+res, rest = read_responses(s, 3)
+s.close()
+js_ = [json.loads(b_) if b_.startswith("{") or b_.startswith("[") else None for _, b_ in res]
+ok(len(res) == 3 and res[0][0] == 201 and js_[0]["client_order_id"] == "pipe-1"
+   and res[1][0] == 200 and "H100" in res[1][1]
+   and res[2][0] == 200 and js_[2]["order_id"] == js_[0]["order_id"] and rest == b"",
+   "requests sent before a pending answer get their answers whole and in order", (res, rest))
+st, js, _, _ = B1.req("POST", "/v1/orders", order("buy", qty=8, price="0.01", tif="ioc", client_order_id="pipe-gone"))
+ok(st == 200 and js["client_order_id"] == "pipe-gone",
+   "a client that hung up while pending: its order was still taken once, the gateway serves on", js)
+s = socket.create_connection(hp, timeout=20)
+s.sendall(raw_request("POST", "/v1/orders", b1["api_key"], order("buy", qty=8, price="0.01", tif="ioc"),
+                      extra="Connection: close\r\n"))
+res, rest = read_responses(s, 2)  # one answer, then the close
+s.close()
+ok(len(res) == 1 and res[0][0] == 201 and json.loads(res[0][1])["status"] == "cancelled" and rest == b"",
+   "Connection: close gets its whole answer, then the close", (res, rest))
+
 # ---- matcher down: 503, nothing accepted ------------------------------------------------------------------
 os.kill(int(os.environ["MPID"]), signal.SIGKILL)
 time.sleep(0.3)

@@ -197,6 +197,50 @@ static void test_decode_order_ok(void **state)
     assert_string_equal(r.client_order_id, "");
 }
 
+/* Bodies are parsed with jansson's memory in a 64 KiB arena
+ * (gateway/json_req.c). A body whose tree does not fit takes malloc for
+ * the rest and must still decode (or fail) exactly as before; the next
+ * body reuses the arena; trees built outside decoding (replies) use
+ * malloc and free as before. The rel flavour runs the arena (glibc
+ * aborts if an arena address reaches free()); the san flavour parses
+ * with malloc (json_req.c: so ASan sees every node) and checks the same
+ * results. */
+static void test_decode_order_arena(void **state)
+{
+    (void)state;
+    enum { BIG = 100 * 1024 };
+    char *big = malloc(BIG + 512);
+    assert_non_null(big);
+    int n = snprintf(big, 512, "{" BASE ",\"price\":\"2.35\",\"client_order_id\":\"");
+    memset(big + n, 'a', BIG);
+    strcpy(big + n + BIG, "\"}");
+    gw_order_req r;
+    gw_req_error e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(gw_decode_order(big, strlen(big), &cat, &r, &e), -1);
+    assert_int_equal(e.err, GW_ERR_BAD_FIELD);
+    assert_non_null(strstr(e.message, "client_order_id"));
+    /* a big valid body (leading whitespace), then many small ones */
+    memset(big, ' ', BIG);
+    n = snprintf(big + BIG, 512, "{" BASE ",\"price\":\"2.35\",\"client_order_id\":\"w-1\"}");
+    assert_int_equal(gw_decode_order(big, (size_t)BIG + (size_t)n, &cat, &r, &e), 0);
+    assert_string_equal(r.client_order_id, "w-1");
+    for (int i = 0; i < 1000; i++) { /* the arena is reset for every body */
+        char body[256];
+        int m = snprintf(body, sizeof body, "{" BASE ",\"price\":\"2.35\",\"client_order_id\":\"k%d\"}", i);
+        assert_int_equal(gw_decode_order(body, (size_t)m, &cat, &r, &e), 0);
+        assert_int_equal(r.cmd.price_micros, 2350000);
+        assert_int_equal(atoi(r.client_order_id + 1), i);
+    }
+    /* a tree made outside decoding must survive the next decode */
+    json_t *o = json_pack("{s:s, s:i}", "outside", "a decode", "n", 7);
+    assert_non_null(o);
+    assert_int_equal(gw_decode_order(big + BIG, (size_t)n, &cat, &r, &e), 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "n")), 7);
+    json_decref(o);
+    free(big);
+}
+
 static void test_decode_order_errors(void **state)
 {
     (void)state;
@@ -743,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_number_formats),
         cmocka_unit_test_setup(test_decode_order_ok, setup_catalog),
         cmocka_unit_test_setup(test_decode_order_errors, setup_catalog),
+        cmocka_unit_test_setup(test_decode_order_arena, setup_catalog),
         cmocka_unit_test(test_decode_others),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_keys),
