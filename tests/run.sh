@@ -6,6 +6,8 @@
 #   FLAVOURS="rel"     run only these flavours
 #   GPUX_TEST_TIMEOUT_S=N  longest a test program may run (default 600)
 # Logs: build/<flavour>/test-logs/<name>.log
+# It does not build anything (`make test` builds, then runs it): run by hand
+# after an edit, it warns about a test program older than a library it links.
 FLAVOURS=${FLAVOURS:-"rel san"}
 passed=0
 failed=0
@@ -19,6 +21,11 @@ for fl in $FLAVOURS; do
         name=$(basename "$t")
         if [ -n "$GPUX_TESTS" ] && ! echo "$name" | grep -Eq "$GPUX_TESTS"; then continue; fi
         log="$logdir/$name.log"
+        case "$t" in
+            *.sh) ;;
+            *) newer=$(find "build/$fl/lib" -name '*.a' -newer "$t" 2>/dev/null | head -1)
+               [ -z "$newer" ] || echo "run.sh: warning: $t is older than $newer: it tests old code (run 'make $fl' first)" >&2 ;;
+        esac
         start=$(date +%s)
         case "$t" in
             *.sh) cmd="sh $t" ;;
