@@ -23,7 +23,12 @@ for fl in $FLAVOURS; do
         log="$logdir/$name.log"
         case "$t" in
             *.sh) ;;
-            *) newer=$(find "build/$fl/lib" -name '*.a' -newer "$t" 2>/dev/null | head -1)
+            *) # the Makefile's link sets: test_M_* links libgpux_M and
+               # libgpux_matcher when M is a module, else every library
+               mod=$(echo "$name" | cut -d_ -f2)
+               libs="build/$fl/lib/libgpux_$mod.a build/$fl/lib/libgpux_matcher.a"
+               [ -e "build/$fl/lib/libgpux_$mod.a" ] || libs="build/$fl/lib/libgpux_*.a"
+               newer=$(find $libs -newer "$t" 2>/dev/null | head -1)
                [ -z "$newer" ] || echo "run.sh: warning: $t is older than $newer: it tests old code (run 'make $fl' first)" >&2 ;;
         esac
         start=$(date +%s)
