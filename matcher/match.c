@@ -186,6 +186,8 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
         const level *lv = &e->levels[l];
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
+            if (o->next != NIL) /* as in sweep_level: overlap the next offer's miss */
+                __builtin_prefetch(&e->orders[o->next]);
             if (!offer_eligible(e, b, o, lock))
                 continue;
             int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
@@ -453,6 +455,8 @@ static bool sweep_level(matcher_engine *e, uint32_t oslot, uint32_t l)
     uint32_t n_seen = 0;
     for (uint32_t s = e->levels[l].head; s != NIL;) {
         uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
+        if (next != NIL) /* a FIFO's bids are a chain of misses: start the next one now */
+            __builtin_prefetch(&e->orders[next]);
         order *b = &e->orders[s];
         int32_t avail = offer_avail_for_bid(e, b, o);
         if (avail > 0 && !plan_bound_rules_out(e, b, o, avail, true)) {
