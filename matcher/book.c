@@ -265,9 +265,9 @@ void book_insert(matcher_engine *e, uint32_t slot)
     mb->n_orders++;
 }
 
-/* Takes order slot out of its level's FIFO. Returns true when the level
- * is left empty. */
-static inline bool level_unlink(matcher_engine *e, uint32_t slot)
+/* Takes order slot out of its level's FIFO. A level left empty is counted
+ * as such, and popped when it was its side's best. */
+static inline void level_unlink(matcher_engine *e, uint32_t slot)
 {
     order *o = &e->orders[slot];
     level *lv = &e->levels[o->level];
@@ -283,7 +283,11 @@ static inline bool level_unlink(matcher_engine *e, uint32_t slot)
     lv->count--;
     o->level = NIL;
     o->prev = o->next = NIL;
-    return lv->count == 0;
+    if (lv->count == 0) {
+        int si = side_index(o->side);
+        e->books[o->market].side[si].n_empty++;
+        side_pop_empty_best(e, o->market, si);
+    }
 }
 
 /* A price move of a resting order (a replace that moves the price: the
@@ -294,13 +298,9 @@ void book_move(matcher_engine *e, uint32_t slot, int64_t price)
 {
     order *o = &e->orders[slot];
     GPUX_ASSERT(o->level != NIL && o->price_micros != price && o->priority + 1 >= e->next_priority);
-    int si = side_index(o->side);
-    if (level_unlink(e, slot)) {
-        e->books[o->market].side[si].n_empty++;
-        side_pop_empty_best(e, o->market, si);
-    }
+    level_unlink(e, slot);
     o->price_micros = price;
-    uint32_t l = level_get_or_create(e, o->market, si, price);
+    uint32_t l = level_get_or_create(e, o->market, side_index(o->side), price);
     level_append(e, l, slot);
     level_counted_in(e, l, slot);
 }
@@ -357,10 +357,7 @@ void book_remove(matcher_engine *e, uint32_t slot)
     market_book *mb = &e->books[o->market];
     GPUX_ASSERT(mb->n_orders > 0);
     mb->n_orders--;
-    if (level_unlink(e, slot)) {
-        mb->side[side_index(o->side)].n_empty++;
-        side_pop_empty_best(e, o->market, side_index(o->side));
-    }
+    level_unlink(e, slot);
 }
 
 /* ---- expiry wheel ---- */

@@ -176,7 +176,7 @@ static bool alloc_tables(matcher_engine *e)
     uint32_t idmap_size = pow2_at_least((uint64_t)c->max_orders * 2);
     e->idmap_mask = idmap_size - 1;
     e->accounts = table_alloc(c->max_accounts, sizeof(account));
-    /* calloc keeps untouched pages unmapped; align inside it by hand so
+    /* aligned by hand (a small table comes from calloc, 16-aligned) so
      * each order's hot half is exactly one cache line */
     e->orders_raw = table_alloc((size_t)c->max_orders + 2, sizeof(order));
     e->orders = e->orders_raw ? (order *)(((uintptr_t)e->orders_raw + 63) & ~(uintptr_t)63) : NULL;
