@@ -541,6 +541,7 @@ static uint64_t replay_range(const bench_spec *sp, matcher_engine *e,
     for (uint32_t i = from; i < to; i++) {
         if (__builtin_expect((i & (BENCH_SIGNAL_EVERY - 1)) == 0, 0) && bench_stop)
             break;
+        matcher_prefetch(e, &s->cmds[i + 1], to - i - 1);
         matcher_apply(e, &s->cmds[i], count_emit, c);
     }
     uint64_t ns = now_ns() - t0;
@@ -585,6 +586,7 @@ static void pass_latency(const bench_spec *sp, const bench_stream *s,
         if (__builtin_expect((i & (BENCH_SIGNAL_EVERY - 1)) == 0, 0))
             check_stop(sp->name);
         uint64_t t0 = now_ns();
+        matcher_prefetch(e, &s->cmds[i + 1], s->n - i - 1);
         matcher_apply(e, &s->cmds[i], count_emit, &c);
         uint64_t d = now_ns() - t0;
         lat_ns[i - s->n_setup] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;

@@ -8,6 +8,10 @@
  * unlink from its level's FIFO and from its expiry bucket. */
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "matcher/engine_internal.h"
 
 /* ---- order slots ---- */
@@ -15,8 +19,12 @@
 uint32_t book_order_alloc(matcher_engine *e)
 {
     uint32_t slot = e->order_free;
-    GPUX_ASSERT(slot != NIL);
-    e->order_free = e->orders[slot].next;
+    if (slot != NIL) {
+        e->order_free = e->orders[slot].next;
+    } else {
+        GPUX_ASSERT(e->orders_hw < e->cfg.max_orders);
+        slot = ++e->orders_hw;
+    }
     memset(&e->orders[slot], 0, sizeof(order));
     e->n_orders++;
     return slot;
@@ -33,81 +41,22 @@ void book_order_free(matcher_engine *e, uint32_t slot)
     e->n_orders--;
 }
 
-/* ---- open-addressing maps (u64 key != 0 -> u32 slot): linear probing,
- * backward-shift deletion so lookups never need tombstones. Used for
- * order id -> order slot and (market, side, price) -> level slot. ---- */
-
-static uint32_t map_home(uint64_t key, uint32_t mask)
-{
-    uint64_t x = key * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(x >> 32) & mask;
-}
-
-static uint32_t map_find(const uint64_t *keys, const uint32_t *vals, uint32_t mask, uint64_t key)
-{
-    for (uint32_t i = map_home(key, mask), n = 0; n <= mask; i = (i + 1) & mask, n++) {
-        if (keys[i] == key)
-            return vals[i];
-        if (keys[i] == 0)
-            return NIL;
-    }
-    return NIL;
-}
-
-static void map_put(uint64_t *keys, uint32_t *vals, uint32_t mask, uint64_t key, uint32_t val)
-{
-    GPUX_ASSERT(key != 0);
-    uint32_t i = map_home(key, mask);
-    while (keys[i] != 0) {
-        GPUX_ASSERT(keys[i] != key);
-        i = (i + 1) & mask;
-    }
-    keys[i] = key;
-    vals[i] = val;
-}
-
-static void map_del(uint64_t *keys, uint32_t *vals, uint32_t mask, uint64_t key)
-{
-    uint32_t i = map_home(key, mask);
-    while (keys[i] != key) {
-        GPUX_ASSERT(keys[i] != 0);
-        i = (i + 1) & mask;
-    }
-    uint32_t hole = i;
-    for (uint32_t j = (i + 1) & mask; keys[j] != 0; j = (j + 1) & mask) {
-        uint32_t home = map_home(keys[j], mask);
-        bool movable = (hole <= j) ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
-            keys[hole] = keys[j];
-            vals[hole] = vals[j];
-            hole = j;
-        }
-    }
-    keys[hole] = 0;
-}
-
 uint32_t book_find(const matcher_engine *e, uint64_t id)
 {
-    return id == 0 ? NIL : map_find(e->idmap_keys, e->idmap_vals, e->idmap_mask, id);
+    return id == 0 ? NIL : slotmap_find(&e->idmap, id);
 }
 
 void book_idmap_put(matcher_engine *e, uint64_t id, uint32_t slot)
 {
-    map_put(e->idmap_keys, e->idmap_vals, e->idmap_mask, id, slot);
+    slotmap_put(&e->idmap, id, slot);
 }
 
 void book_idmap_del(matcher_engine *e, uint64_t id)
 {
-    map_del(e->idmap_keys, e->idmap_vals, e->idmap_mask, id);
+    slotmap_del(&e->idmap, id);
 }
 
 /* ---- price levels ---- */
-
-static uint64_t level_hkey(uint32_t market, int si, int64_t price)
-{
-    /* price <= $1000 = 1e9 micros < 2^32, so the three fit one word. */
-    return ((uint64_t)(market * 2u + (uint32_t)si) << 32) | (uint64_t)price;
-}
 
 /* First index whose key is >= key. Written branchless (the first session
  * measured a mispredicted branch per probe), but gcc 12 -O2 compiles the
@@ -131,7 +80,7 @@ static uint32_t side_lower_bound(const book_side *bs, int32_t key)
 
 uint32_t book_level_find(const matcher_engine *e, uint32_t market, int si, int64_t price)
 {
-    return map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, price));
+    return slotmap_find(&e->lvmap, level_hkey(market, si, price));
 }
 
 static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l);
@@ -175,11 +124,15 @@ static __attribute__((noinline)) uint32_t level_create(matcher_engine *e, uint32
     /* Bound the empties a side carries; never more than a quarter. */
     if (bs->n_levels == bs->cap_levels || bs->n_empty > 32 + bs->n_levels / 4)
         side_compact(e, market, si);
-    if (e->level_free == NIL)
+    if (e->level_free == NIL && e->levels_hw == e->cfg.max_orders)
         compact_all(e);
-    GPUX_ASSERT(bs->n_levels < bs->cap_levels && e->level_free != NIL);
-    l = e->level_free;
-    e->level_free = e->levels[l].next_free;
+    GPUX_ASSERT(bs->n_levels < bs->cap_levels && (e->level_free != NIL || e->levels_hw < e->cfg.max_orders));
+    if (e->level_free != NIL) {
+        l = e->level_free;
+        e->level_free = e->levels[l].next_free;
+    } else {
+        l = ++e->levels_hw;
+    }
     e->levels[l] = (level){.price_micros = price};
     int32_t key = side_key(si == 0 ? MATCHER_BUY : MATCHER_SELL, price);
     uint32_t i = side_lower_bound(bs, key);
@@ -188,7 +141,7 @@ static __attribute__((noinline)) uint32_t level_create(matcher_engine *e, uint32
     bs->keys[i] = key;
     bs->lvl[i] = l;
     bs->n_levels++;
-    map_put(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk, l);
+    slotmap_put(&e->lvmap, hk, l);
     return l;
 }
 
@@ -196,7 +149,7 @@ static __attribute__((noinline)) uint32_t level_create(matcher_engine *e, uint32
 static inline uint32_t level_get_or_create(matcher_engine *e, uint32_t market, int si, int64_t price)
 {
     uint64_t hk = level_hkey(market, si, price);
-    uint32_t l = map_find(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, hk);
+    uint32_t l = slotmap_find(&e->lvmap, hk);
     if (l == NIL)
         return level_create(e, market, si, price, hk);
     if (e->levels[l].count == 0)
@@ -218,18 +171,103 @@ static inline void level_append(matcher_engine *e, uint32_t l, uint32_t slot)
     lv->tail = slot;
 }
 
+/* Bid prefix upkeep (engine_internal.h, level; match.c, "Bid windows").
+ * Writes entry k of level lv's prefix. */
+static inline void level_win_set(level *lv, uint32_t k, const order *b, uint32_t slot)
+{
+    lv->win_slot[k] = slot;
+    lv->win_start_hour[k] = b->start_hour;
+    lv->win_hours[k] = (uint16_t)order_hours(b);
+}
+
+/* Bid slot b, just linked after b->prev (NIL: at the head), joins the
+ * prefix when it lands inside it or right behind it: the prefix stays the
+ * first bids of the FIFO, and a full prefix drops its last entry. */
+static __attribute__((noinline)) void level_win_insert(level *lv, const order *b, uint32_t slot)
+{
+    uint32_t n = level_win_n(lv), p = 0;
+    if (b->prev != NIL) {
+        while (p < n && lv->win_slot[p] != b->prev)
+            p++;
+        if (p == n)
+            return; /* behind a bid beyond the prefix */
+        p++;
+    }
+    if (p >= LEVEL_WIN)
+        return;
+    for (uint32_t k = (n < LEVEL_WIN ? n : LEVEL_WIN - 1); k > p; k--) {
+        lv->win_slot[k] = lv->win_slot[k - 1];
+        lv->win_start_hour[k] = lv->win_start_hour[k - 1];
+        lv->win_hours[k] = lv->win_hours[k - 1];
+    }
+    level_win_set(lv, p, b, slot);
+}
+
+/* Bid slot leaves level lv's prefix if it is there (the bids behind it
+ * move up; the prefix is one shorter). A bid leaves its level on every
+ * cancel, fill and price move (82% of the classic mix): with SSE2 this is
+ * one compare of the four slots and, when one matches, a masked shift of
+ * each array, with no loop and no branch on the position (a loop and a
+ * call here cost matcher_classic ~5-10%: docs/benchmarks.md, sixth
+ * session). */
+#if defined(__SSE2__)
+static inline void level_win_leave(level *lv, uint32_t slot)
+{
+    _Static_assert(LEVEL_WIN == 4 && sizeof(lv->win_slot) == 16 && sizeof(lv->win_start_hour) == 16 &&
+                       sizeof(lv->win_hours) == 8,
+                   "level_win_leave shifts four 32-bit and four 16-bit lanes");
+    /* keep32[k]: lanes before k (32-bit); keep16[k]: the same in 16-bit lanes */
+    static const uint32_t keep32[4][4] = {{0, 0, 0, 0}, {~0u, 0, 0, 0}, {~0u, ~0u, 0, 0}, {~0u, ~0u, ~0u, 0}};
+    static const uint64_t keep16[4] = {0, 0xffffull, 0xffffffffull, 0xffffffffffffull};
+    __m128i slots = _mm_loadu_si128((const __m128i *)lv->win_slot);
+    int hit = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(slots, _mm_set1_epi32((int)slot))));
+    if (hit == 0)
+        return;
+    int k = __builtin_ctz((unsigned)hit);
+    __m128i keep = _mm_loadu_si128((const __m128i *)keep32[k]);
+    __m128i starts = _mm_loadu_si128((const __m128i *)lv->win_start_hour);
+    slots = _mm_or_si128(_mm_and_si128(keep, slots), _mm_andnot_si128(keep, _mm_srli_si128(slots, 4)));
+    starts = _mm_or_si128(_mm_and_si128(keep, starts), _mm_andnot_si128(keep, _mm_srli_si128(starts, 4)));
+    _mm_storeu_si128((__m128i *)lv->win_slot, slots);
+    _mm_storeu_si128((__m128i *)lv->win_start_hour, starts);
+    uint64_t hours;
+    memcpy(&hours, lv->win_hours, sizeof hours);
+    hours = (hours & keep16[k]) | ((hours >> 16) & ~keep16[k]);
+    memcpy(lv->win_hours, &hours, sizeof hours);
+}
+#else
+static inline void level_win_leave(level *lv, uint32_t slot)
+{
+    uint32_t k = 0;
+    while (k < LEVEL_WIN && lv->win_slot[k] != slot)
+        k++;
+    for (; k < LEVEL_WIN; k++) {
+        bool last = k + 1 == LEVEL_WIN;
+        lv->win_slot[k] = last ? NIL : lv->win_slot[k + 1];
+        lv->win_start_hour[k] = last ? 0 : lv->win_start_hour[k + 1];
+        lv->win_hours[k] = last ? 0 : lv->win_hours[k + 1];
+    }
+}
+#endif
+
 /* Counts order slot (just linked into level l) in the level and its
  * summary. A level that was empty drops its stale summary. */
-static inline void level_counted_in(matcher_engine *e, uint32_t l, uint32_t slot)
+static inline __attribute__((always_inline)) void level_counted_in(matcher_engine *e, uint32_t l, uint32_t slot)
 {
     order *o = &e->orders[slot];
     level *lv = &e->levels[l];
     lv->count++;
     o->level = l;
-    if (o->side == MATCHER_SELL)
+    if (o->side == MATCHER_SELL) {
         e->lvsum[l].hours = lv->count == 1 ? e->omask[slot] : e->lvsum[l].hours | e->omask[slot];
-    else
+    } else {
         bid_bounds_cover(&e->lvsum[l].bids, o, lv->count == 1);
+        uint32_t c = lv->count - 1; /* bids ahead of it if it is the tail */
+        if (o->next != NIL)
+            level_win_insert(lv, o, slot); /* inside the FIFO (a reverted replace) */
+        else if (c < LEVEL_WIN && (c == 0 || lv->win_slot[c - 1] != NIL))
+            level_win_set(lv, c, o, slot); /* the prefix held every bid ahead of it */
+    }
 }
 
 static void side_pop_empty_best(matcher_engine *e, uint32_t market, int si);
@@ -267,7 +305,7 @@ void book_insert(matcher_engine *e, uint32_t slot)
 
 /* Takes order slot out of its level's FIFO. A level left empty is counted
  * as such, and popped when it was its side's best. */
-static inline void level_unlink(matcher_engine *e, uint32_t slot)
+static inline __attribute__((always_inline)) void level_unlink(matcher_engine *e, uint32_t slot)
 {
     order *o = &e->orders[slot];
     level *lv = &e->levels[o->level];
@@ -281,6 +319,11 @@ static inline void level_unlink(matcher_engine *e, uint32_t slot)
         lv->tail = o->prev;
     GPUX_ASSERT(lv->count > 0);
     lv->count--;
+    if (o->side == MATCHER_BUY) {
+        level_win_leave(lv, slot);
+        if (lv->count == 0)
+            e->lvsum[o->level].bids = BID_BOUNDS_NONE; /* sweeps pass it by */
+    }
     o->level = NIL;
     o->prev = o->next = NIL;
     if (lv->count == 0) {
@@ -331,7 +374,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
 
 static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l)
 {
-    map_del(e->lvmap_keys, e->lvmap_vals, e->lvmap_mask, level_hkey(market, si, e->levels[l].price_micros));
+    slotmap_del(&e->lvmap, level_hkey(market, si, e->levels[l].price_micros));
     e->levels[l].next_free = e->level_free;
     e->level_free = l;
 }

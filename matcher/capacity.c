@@ -38,8 +38,13 @@
 static uint32_t seg_alloc(matcher_engine *e, int32_t start_hour, int32_t qty, uint32_t next)
 {
     uint32_t s = e->seg_free;
-    GPUX_ASSERT(s != NIL && e->n_segs_free > 0);
-    e->seg_free = e->segs[s].next;
+    GPUX_ASSERT(e->n_segs_free > 0);
+    if (s != NIL) {
+        e->seg_free = e->segs[s].next;
+    } else {
+        GPUX_ASSERT(e->segs_hw < e->cfg.max_segments);
+        s = ++e->segs_hw; /* untouched until now (engine.c, link_free_lists) */
+    }
     e->n_segs_free--;
     e->segs[s] = (seg){.start_hour = start_hour, .qty = qty, .next = next};
     return s;

@@ -101,6 +101,34 @@ static int check_bid_bounds(checker *k, const order *o, const bid_bounds *bb)
     return 0;
 }
 
+/* A level's bid prefix (engine_internal.h, level) is the first bids of
+ * its FIFO, in order, with their windows: an entry out of place or with a
+ * wrong window would make a sweep skip, or miss, a bid it can serve. Ask
+ * levels keep none. */
+static int check_level_prefix(checker *k, const level *lv, uint8_t side)
+{
+    const matcher_engine *e = k->e;
+    uint32_t n = level_win_n(lv);
+    for (uint32_t j = n; j < LEVEL_WIN; j++)
+        if (lv->win_slot[j] != NIL)
+            return fail(k, "level at %lld: prefix entry %u after its end", (long long)lv->price_micros, j);
+    if (side == MATCHER_SELL && n != 0)
+        return fail(k, "ask level at %lld keeps a bid prefix", (long long)lv->price_micros);
+    if (n > lv->count)
+        return fail(k, "level at %lld: prefix of %u bids, %u in the level", (long long)lv->price_micros, n, lv->count);
+    uint32_t s = lv->head;
+    for (uint32_t j = 0; j < n; j++, s = e->orders[s].next) {
+        if (s == NIL || lv->win_slot[j] != s)
+            return fail(k, "level at %lld: prefix entry %u is not the FIFO's bid %u", (long long)lv->price_micros, j, j);
+        const order *b = &e->orders[s];
+        if (lv->win_start_hour[j] != b->start_hour || lv->win_hours[j] != order_hours(b))
+            return fail(k, "level at %lld: prefix window of bid %llu is %d+%u, not %d..%d", (long long)lv->price_micros,
+                        (unsigned long long)b->id, lv->win_start_hour[j], lv->win_hours[j], b->start_hour,
+                        b->end_hour);
+    }
+    return 0;
+}
+
 static int check_order(checker *k, const order *o, uint32_t slot, int64_t level_price, uint8_t side, uint32_t market)
 {
     const matcher_engine *e = k->e;
@@ -149,6 +177,8 @@ static int check_side(checker *k, uint32_t m, int si)
             book_level_find(e, m, si, lv->price_micros) != bs->lvl[i])
             return fail(k, "market %u side %d level %u bad or not in the level map", m, si, i);
         empty += lv->count == 0;
+        if (check_level_prefix(k, lv, side) != 0)
+            return -1;
         uint32_t count = 0;
         uint64_t prev_priority = 0;
         for (uint32_t s = lv->head, p = NIL; s != NIL; p = s, s = e->orders[s].next) {

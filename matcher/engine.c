@@ -152,11 +152,9 @@ void matcher_destroy(matcher_engine *e)
     table_free(e->books);
     table_free(e->accounts);
     table_free(e->orders_raw);
-    table_free(e->idmap_keys);
-    table_free(e->idmap_vals);
+    table_free(e->idmap.slots);
     table_free(e->levels);
-    table_free(e->lvmap_keys);
-    table_free(e->lvmap_vals);
+    table_free(e->lvmap.slots);
     table_free(e->segs);
     table_free(e->omask);
     table_free(e->lvsum);
@@ -173,19 +171,15 @@ void matcher_destroy(matcher_engine *e)
 static bool alloc_tables(matcher_engine *e)
 {
     const matcher_config *c = &e->cfg;
-    uint32_t idmap_size = pow2_at_least((uint64_t)c->max_orders * 2);
-    e->idmap_mask = idmap_size - 1;
+    uint32_t map_size = pow2_at_least((uint64_t)c->max_orders * 2);
     e->accounts = table_alloc(c->max_accounts, sizeof(account));
     /* aligned by hand (a small table comes from calloc, 16-aligned) so
      * each order's hot half is exactly one cache line */
     e->orders_raw = table_alloc((size_t)c->max_orders + 2, sizeof(order));
     e->orders = e->orders_raw ? (order *)(((uintptr_t)e->orders_raw + 63) & ~(uintptr_t)63) : NULL;
-    e->idmap_keys = table_alloc(idmap_size, sizeof(uint64_t));
-    e->idmap_vals = table_alloc(idmap_size, sizeof(uint32_t));
+    e->idmap = (slot_map){.slots = table_alloc(map_size, sizeof(map_slot)), .mask = map_size - 1};
     e->levels = table_alloc((size_t)c->max_orders + 1, sizeof(level));
-    e->lvmap_mask = idmap_size - 1;
-    e->lvmap_keys = table_alloc(idmap_size, sizeof(uint64_t));
-    e->lvmap_vals = table_alloc(idmap_size, sizeof(uint32_t));
+    e->lvmap = (slot_map){.slots = table_alloc(map_size, sizeof(map_slot)), .mask = map_size - 1};
     e->segs = table_alloc((size_t)c->max_segments + 1, sizeof(seg));
     e->omask = table_alloc((size_t)c->max_orders + 1, sizeof(hmask));
     e->lvsum = table_alloc((size_t)c->max_orders + 1, sizeof(level_sum));
@@ -197,8 +191,8 @@ static bool alloc_tables(matcher_engine *e)
     e->sp_avail = table_alloc(c->max_accounts, sizeof(int64_t));
     e->sp_steps = table_alloc(c->max_accounts, sizeof(uint32_t));
     e->sp_epoch = table_alloc(c->max_accounts, sizeof(uint32_t));
-    if (!e->accounts || !e->orders || !e->idmap_keys || !e->idmap_vals || !e->levels || !e->segs ||
-        !e->lvmap_keys || !e->lvmap_vals || !e->omask || !e->lvsum ||
+    if (!e->accounts || !e->orders || !e->idmap.slots || !e->levels || !e->segs ||
+        !e->lvmap.slots || !e->omask || !e->lvsum ||
         !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_avail || !e->sp_steps ||
         !e->sp_epoch)
         return false;
@@ -216,17 +210,16 @@ static bool alloc_tables(matcher_engine *e)
     return true;
 }
 
+/* Free lists start empty and slots are handed out from a high-water mark
+ * once they are: the same order of slots as lists linking every slot at
+ * start (freed slots first, newest first, then the untouched ones in
+ * order), without writing every slot of the order, level and segment
+ * tables at start. That wrote ~250 MB at the default limits (the whole
+ * tables, huge pages: docs/benchmarks.md "Memory per resting order"). */
 static void link_free_lists(matcher_engine *e)
 {
-    for (uint32_t i = 1; i <= e->cfg.max_orders; i++) {
-        e->orders[i].next = i < e->cfg.max_orders ? i + 1 : NIL;
-        e->levels[i].next_free = i < e->cfg.max_orders ? i + 1 : NIL;
-    }
-    e->order_free = 1;
-    e->level_free = 1;
-    for (uint32_t i = 1; i <= e->cfg.max_segments; i++)
-        e->segs[i].next = i < e->cfg.max_segments ? i + 1 : NIL;
-    e->seg_free = 1;
+    e->order_free = e->level_free = e->seg_free = NIL;
+    e->orders_hw = e->levels_hw = e->segs_hw = 0;
     e->n_segs_free = e->cfg.max_segments;
 }
 

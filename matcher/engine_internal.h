@@ -129,6 +129,10 @@ typedef struct bid_bounds {
     int32_t unused;
 } bid_bounds;
 
+/* The bounds of a bid level with no bid: no offer's min_hours (>= 0)
+ * fits max_hours, so every sweep passes the level without reading it. */
+#define BID_BOUNDS_NONE ((bid_bounds){.max_start_hour = INT32_MIN, .min_end_hour = INT32_MAX, .max_hours = -1})
+
 typedef union level_sum {
     hmask hours;
     bid_bounds bids;
@@ -136,18 +140,47 @@ typedef union level_sum {
 
 _Static_assert(sizeof(level_sum) == 16, "level_sum: four per cache line");
 
+/* A price level: one cache line. Bid levels also carry their first bids
+ * inline (match.c, "Bid windows"): win_slot[k], win_start_hour[k] and
+ * win_hours[k] are the slot and window of the k-th bid of the FIFO, for
+ * the first n of them, where n is the number of slots before the first
+ * NIL (n <= min(LEVEL_WIN, count); it may be less after a bid of the
+ * prefix leaves: the prefix shrinks, it never holds a bid out of place).
+ * A sweep reads a bid's order only when its window, length and the
+ * offer's capacity over it fit, and a bid's window never changes while it
+ * rests (a replace moves price and quantity only). Ask levels keep no
+ * prefix (all NIL). */
+#define LEVEL_WIN 4
+
 typedef struct level {
     int64_t price_micros;
     uint32_t head, tail;
     uint32_t count;
     uint32_t next_free;
+    uint32_t win_slot[LEVEL_WIN];
+    int32_t win_start_hour[LEVEL_WIN];
+    uint16_t win_hours[LEVEL_WIN];
 } level;
+
+_Static_assert(sizeof(level) == 64, "level: one cache line");
+_Static_assert(MATCHER_MAX_WINDOW_HOURS <= UINT16_MAX, "a bid's length fits win_hours");
+
+/* The length of level lv's bid prefix (see level). */
+static inline uint32_t level_win_n(const level *lv)
+{
+    uint32_t n = 0;
+    while (n < LEVEL_WIN && lv->win_slot[n] != NIL)
+        n++;
+    return n;
+}
 
 typedef struct seg {
     int32_t start_hour;
     int32_t qty;
     uint32_t next;
 } seg;
+
+#include "matcher/slotmap.h"
 
 typedef struct book_side {
     uint32_t n_levels;          /* including empty ones */
@@ -190,17 +223,16 @@ struct matcher_engine {
     order *orders;              /* cfg.max_orders + 1 slots, 64-byte aligned */
     void *orders_raw;           /* what calloc returned (orders is inside it) */
     uint32_t order_free;        /* free list through .next */
+    uint32_t orders_hw;         /* slots 1..orders_hw have been handed out;
+                                   the rest are untouched (see link_free_lists) */
     uint32_t n_orders;
 
-    uint64_t *idmap_keys;       /* open addressing, 0 = empty */
-    uint32_t *idmap_vals;
-    uint32_t idmap_mask;
+    slot_map idmap;             /* order id -> order slot */
 
     level *levels;              /* cfg.max_orders + 1 slots */
     uint32_t level_free;
-    uint64_t *lvmap_keys;       /* (market, side, price) -> level, 0 = empty */
-    uint32_t *lvmap_vals;
-    uint32_t lvmap_mask;
+    uint32_t levels_hw;         /* as orders_hw, for levels */
+    slot_map lvmap;             /* (market, side, price) -> level slot */
 
     hmask *omask;               /* per order slot: an offer's hour mask */
     level_sum *lvsum;           /* per level slot: an ask level's hour mask
@@ -211,6 +243,7 @@ struct matcher_engine {
 
     seg *segs;                  /* cfg.max_segments + 1 slots */
     uint32_t seg_free;
+    uint32_t segs_hw;           /* as orders_hw, for segments */
     uint32_t n_segs_free;
 
     market_book *books;         /* cat.n_markets */
@@ -258,14 +291,19 @@ static inline int32_t bid_remaining(const order *o) { return o->qty - o->filled_
 
 /* Widens a bid level's bounds to cover bid b (first: the bounds describe
  * no bid yet, e.g. the level was empty). */
+static inline void bid_bounds_cover_window(bid_bounds *bb, int32_t start_hour, int32_t hours, bool first)
+{
+    if (first || start_hour > bb->max_start_hour)
+        bb->max_start_hour = start_hour;
+    if (first || start_hour + hours < bb->min_end_hour)
+        bb->min_end_hour = start_hour + hours;
+    if (first || hours > bb->max_hours)
+        bb->max_hours = hours;
+}
+
 static inline void bid_bounds_cover(bid_bounds *bb, const order *b, bool first)
 {
-    if (first || b->start_hour > bb->max_start_hour)
-        bb->max_start_hour = b->start_hour;
-    if (first || b->end_hour < bb->min_end_hour)
-        bb->min_end_hour = b->end_hour;
-    if (first || order_hours(b) > bb->max_hours)
-        bb->max_hours = order_hours(b);
+    bid_bounds_cover_window(bb, b->start_hour, order_hours(b), first);
 }
 
 /* ---- money (engine_money.c) ---- */

@@ -37,7 +37,25 @@
  * bound recorded), so outcomes are unchanged. book_insert widens the
  * bounds; nothing narrows them when a bid leaves (that would read the
  * level's other bids on every cancel), but a sweep that walks a whole
- * level recomputes them from the bids it has just read. */
+ * level recomputes them from the bids it has just read.
+ *
+ * Bid windows. Inside the levels it enters, a sweep still read ~150 bids
+ * per crossing offer, one cache miss each, and about half of them failed
+ * on the bid's window or length alone, and most of the rest on the
+ * offer's own capacity over that window (sold earlier in the same sweep):
+ * neither needs the bid. A bid's window never changes while it rests, so
+ * each bid level carries the slots and windows of its first LEVEL_WIN
+ * bids inline (engine_internal.h, level; book.c keeps them in FIFO order
+ * as bids join and leave), and the sweep judges those bids from the level
+ * line: window, length, then cap_min of the offer (a hot line), and reads
+ * a bid only for what the window cannot say (self-trade, provider lock,
+ * plan bound). Same tests, same order, same outcome: a bid skipped that
+ * way would have got avail 0 from offer_avail_for_bid. Bids behind the
+ * prefix are read as before, and a sweep that walks a whole level
+ * refills the prefix from what it saw. A level whose last bid leaves gets
+ * bounds no offer fits (BID_BOUNDS_NONE), so sweeps pass emptied levels
+ * (a fifth of the levels they entered) without reading them. */
+#include "gpux_prefetch.h"
 #include "matcher/engine_internal.h"
 
 static int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -46,9 +64,10 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 /* A book walk is a chain of cache misses (a level, then each order of its
  * FIFO; on a busy day most levels hold one or two orders). Asking ahead
  * overlaps them: the summary (lvsum) of the level PF_MASKS steps ahead;
- * a sweep over bids asks for the level PF_LEVELS steps ahead and its first
- * order PF_ORDERS steps ahead (each only for levels whose summary lets the
- * walk enter them; every step reads only what an earlier step asked for),
+ * a sweep over bids asks for the level PF_LEVELS steps ahead and the bids
+ * its prefix says it will read PF_ORDERS steps ahead (each only for levels
+ * whose summary lets the walk enter them; every step reads only what an
+ * earlier step asked for),
  * a plan over asks queues the levels it will enter (ask_walk below).
  * Walks go from the best (last) level down. */
 #define PF_MASKS 12
@@ -104,11 +123,11 @@ static uint32_t walk_next(ask_walk *w)
             break;
         }
         if (i >= PF_MASKS)
-            __builtin_prefetch(&w->e->lvsum[asks->lvl[i - PF_MASKS]]);
+            GPUX_PREFETCH(&w->e->lvsum[asks->lvl[i - PF_MASKS]]);
         w->pos = i;
         uint32_t l = asks->lvl[i];
         if (level_may_serve(w->e, l, w->need)) {
-            __builtin_prefetch(&w->e->levels[l]);
+            GPUX_PREFETCH(&w->e->levels[l]);
             w->q[(w->head + w->n++) % WALK_AHEAD] = l;
         }
     }
@@ -118,7 +137,7 @@ static uint32_t walk_next(ask_walk *w)
     w->head = (w->head + 1) % WALK_AHEAD;
     w->n--;
     if (w->n > 0) /* asked for when it was queued: now its first order */
-        __builtin_prefetch(&w->e->orders[w->e->levels[w->q[w->head]].head]);
+        GPUX_PREFETCH(&w->e->orders[w->e->levels[w->q[w->head]].head]);
     return l;
 }
 
@@ -131,16 +150,49 @@ static inline bool bid_level_may_use(const matcher_engine *e, uint32_t l, const 
     return bb->max_start_hour >= open_start && bb->min_end_hour <= o->end_hour && bb->max_hours >= o->min_hours;
 }
 
-/* The walk over bid levels asks ahead by position (see PF_MASKS above). */
+/* Can offer o (open from open_start) serve a bid of window [start_hour,
+ * start_hour + hours), as far as the window alone says? Exactly the
+ * window and length tests of offer_eligible (cap_open_covers and
+ * min_hours), from a level's prefix entry without the bid's order. */
+static inline bool window_fits(const order *o, int32_t open_start, int32_t start_hour, int32_t hours)
+{
+    return start_hour >= open_start && start_hour + hours <= o->end_hour && hours > 0 && hours >= o->min_hours;
+}
+
+/* The rest of offer_eligible for a bid whose window fits: self-trade and
+ * the bid's provider lock. */
+static inline bool bid_takes_from(const order *b, const order *o)
+{
+    return o->account != b->account && (b->provider_lock == 0 || b->provider_lock == o->account);
+}
+
+/* The bids of level lv a sweep of offer o will read first: the prefix
+ * entries whose window fits, and what follows the prefix (its last entry,
+ * for its next link, or the head when there is no prefix). */
+static inline void sweep_prefetch_bids(const matcher_engine *e, const level *lv, const order *o, int32_t open_start)
+{
+    uint32_t n = 0;
+    for (; n < LEVEL_WIN && lv->win_slot[n] != NIL; n++)
+        if (window_fits(o, open_start, lv->win_start_hour[n], lv->win_hours[n]))
+            GPUX_PREFETCH(&e->orders[lv->win_slot[n]]);
+    if (n == 0)
+        GPUX_PREFETCH(&e->orders[lv->head]);
+    else if (n < lv->count)
+        GPUX_PREFETCH(&e->orders[lv->win_slot[n - 1]]);
+}
+
+/* The walk over bid levels asks ahead by position (see PF_MASKS above).
+ * GPUX_PREFETCH, not __builtin_prefetch: gcc 12 deleted this function's
+ * calls until the sixth session (include/gpux_prefetch.h). */
 static inline void sweep_prefetch(const matcher_engine *e, const book_side *bids, uint32_t i, const order *o,
                                   int32_t open_start)
 {
     if (i >= PF_MASKS)
-        __builtin_prefetch(&e->lvsum[bids->lvl[i - PF_MASKS]]);
+        GPUX_PREFETCH(&e->lvsum[bids->lvl[i - PF_MASKS]]);
     if (i >= PF_LEVELS && bid_level_may_use(e, bids->lvl[i - PF_LEVELS], o, open_start))
-        __builtin_prefetch(&e->levels[bids->lvl[i - PF_LEVELS]]);
+        GPUX_PREFETCH(&e->levels[bids->lvl[i - PF_LEVELS]]);
     if (i >= PF_ORDERS && bid_level_may_use(e, bids->lvl[i - PF_ORDERS], o, open_start))
-        __builtin_prefetch(&e->orders[e->levels[bids->lvl[i - PF_ORDERS]].head]);
+        sweep_prefetch_bids(e, &e->levels[bids->lvl[i - PF_ORDERS]], o, open_start);
 }
 
 /* The most offer o (avail GPUs over the window) can give an all-or-none
@@ -187,7 +239,7 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (o->next != NIL) /* as in sweep_level: overlap the next offer's miss */
-                __builtin_prefetch(&e->orders[o->next]);
+                GPUX_PREFETCH(&e->orders[o->next]);
             if (!offer_eligible(e, b, o, lock))
                 continue;
             int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
@@ -445,31 +497,112 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
     return false;
 }
 
+/* One bid of a level's prefix, copied: filling a bid reshapes the prefix
+ * under the walk. */
+typedef struct bid_win {
+    uint32_t slot;
+    int32_t start_hour;
+    int32_t hours;
+} bid_win;
+
+/* Is offer o (in the book, sweeping) the only offer priced at or below
+ * bid b? Then a plan of b walks o alone. Conservative: an emptied level
+ * not yet compacted answers no. */
+static bool offer_alone_below(const matcher_engine *e, const order *o, const order *b)
+{
+    const book_side *asks = &e->books[o->market].side[1];
+    uint32_t n = asks->n_levels;
+    return n > 0 && asks->lvl[n - 1] == o->level && e->levels[o->level].count == 1 &&
+           (n == 1 || -(int64_t)asks->keys[n - 2] > b->price_micros);
+}
+
+/* Offer o against bid s: re-plans the bid when o can help it (avail: o's
+ * capacity over the bid's window, > 0). Returns false when the sweep must
+ * stop (o sold out or the fill budget spent).
+ * All-or-none bids and an offer alone: a crossing offer is priced through
+ * the mid and the resting offers above it, so the bids it sweeps often
+ * see it alone, and their plan bounds (match.c, "Plan bounds") still
+ * count offers of earlier sweeps that have left: counted, 95% of the
+ * all-or-none re-plans in sweeps failed (12 per crossing offer). With o
+ * alone the plan's answer is known: it fills exactly when o covers the
+ * whole remainder in one step (avail >= r >= o's min_qty), and when it
+ * does not, the bid records the bound that plan would have recorded
+ * (o's share; plan_remember), so nothing differs but the walk. */
+static bool sweep_bid(matcher_engine *e, const order *o, uint32_t s, int32_t avail)
+{
+    order *b = &e->orders[s];
+    if (!bid_takes_from(b, o) || plan_bound_rules_out(e, b, o, avail, true))
+        return true;
+    int32_t r = bid_remaining(b);
+    if (bid_all_or_none(b) && (avail < r || r < o->min_qty) && offer_alone_below(e, o, b)) {
+        b->plan_bound_qty = share(avail, r, o);
+        b->plan_epoch = e->books[b->market].plan_epoch;
+        return true;
+    }
+    match_bid(e, s);
+    return !(cap_max_open(e, o) == 0 || e->fills_left == 0);
+}
+
 /* Offer o against the bids of level l, in FIFO order. Returns false when
- * the sweep must stop (o sold out or the fill budget spent). A level
- * walked to its end gets exact bounds from the bids still in it. */
+ * the sweep must stop (o sold out or the fill budget spent). The bids of
+ * the level's prefix are judged from their inline windows first (see
+ * "Bid windows"): a bid is read only when its window, its length and o's
+ * capacity over it fit; the bids after the prefix are read as they come.
+ * A level walked to its end gets exact bounds and a full prefix from the
+ * bids still in it. */
 static bool sweep_level(matcher_engine *e, uint32_t oslot, uint32_t l)
 {
     const order *o = &e->orders[oslot];
+    const level *lv = &e->levels[l];
+    int32_t open_start = order_open_start(e, o);
+    bid_win pre[LEVEL_WIN], keep[LEVEL_WIN];
+    uint32_t n = 0, n_keep = 0;
+    for (; n < LEVEL_WIN && lv->win_slot[n] != NIL; n++)
+        pre[n] = (bid_win){lv->win_slot[n], lv->win_start_hour[n], lv->win_hours[n]};
+    uint32_t after = n == 0 ? lv->head : NIL; /* the first bid behind the prefix */
+    bool beyond = n < lv->count;
     bid_bounds seen = {0};
     uint32_t n_seen = 0;
-    for (uint32_t s = e->levels[l].head; s != NIL;) {
+    for (uint32_t k = 0; k < n; k++) {
+        const bid_win *w = &pre[k];
+        if (beyond && k == n - 1)
+            after = e->orders[w->slot].next; /* read before the bid may leave */
+        int32_t avail = window_fits(o, open_start, w->start_hour, w->hours)
+                            ? cap_min(e, o, w->start_hour, w->start_hour + w->hours)
+                            : 0;
+        if (avail > 0) {
+            if (!sweep_bid(e, o, w->slot, avail))
+                return false;
+            if (e->orders[w->slot].level != l)
+                continue; /* filled: it has left */
+        }
+        bid_bounds_cover_window(&seen, w->start_hour, w->hours, n_seen++ == 0);
+        keep[n_keep++] = *w;
+    }
+    for (uint32_t s = after; s != NIL;) {
         uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
         if (next != NIL) /* a FIFO's bids are a chain of misses: start the next one now */
-            __builtin_prefetch(&e->orders[next]);
+            GPUX_PREFETCH(&e->orders[next]);
         order *b = &e->orders[s];
         int32_t avail = offer_avail_for_bid(e, b, o);
-        if (avail > 0 && !plan_bound_rules_out(e, b, o, avail, true)) {
-            match_bid(e, s);
-            if (cap_max_open(e, o) == 0 || e->fills_left == 0)
-                return false;
-        }
-        if (b->level == l) /* still resting here (a filled bid has left) */
+        if (avail > 0 && !sweep_bid(e, o, s, avail))
+            return false;
+        if (b->level == l) { /* still resting here (a filled bid has left) */
             bid_bounds_cover(&seen, b, n_seen++ == 0);
+            if (n_keep < LEVEL_WIN)
+                keep[n_keep++] = (bid_win){s, b->start_hour, order_hours(b)};
+        }
         s = next;
     }
-    if (n_seen > 0 && n_seen == e->levels[l].count)
+    if (n_seen > 0 && n_seen == lv->count) {
+        level *wl = &e->levels[l];
         e->lvsum[l].bids = seen;
+        for (uint32_t k = 0; k < LEVEL_WIN; k++) {
+            wl->win_slot[k] = k < n_keep ? keep[k].slot : NIL;
+            wl->win_start_hour[k] = k < n_keep ? keep[k].start_hour : 0;
+            wl->win_hours[k] = k < n_keep ? (uint16_t)keep[k].hours : 0;
+        }
+    }
     return true;
 }
 

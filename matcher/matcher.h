@@ -281,6 +281,17 @@ void matcher_destroy(matcher_engine *e);
 matcher_reason matcher_apply(matcher_engine *e, const matcher_cmd *cmd,
                              matcher_emit_fn emit, void *ctx);
 
+/* A hint before matcher_apply: ahead[0 .. n_ahead) are the commands that
+ * will follow the one about to be applied (ahead[0] next), in order. Starts
+ * loading from memory what the first five will read (matcher/prefetch.c:
+ * a pipeline, one hop of each command's chain of look-ups per call), so
+ * that in a large book their cache misses overlap the work in between.
+ * Reads the engine, changes nothing, emits nothing; any command is safe
+ * (invalid ones are skipped), and a wrong or stale hint only costs time:
+ * results never depend on it. Same thread as matcher_apply. */
+#define MATCHER_PREFETCH_AHEAD 5 /* commands it looks at; more are ignored */
+void matcher_prefetch(const matcher_engine *e, const matcher_cmd *ahead, uint32_t n_ahead);
+
 /* The api.md error code for a reason ("bad_qty", "not_found", ...) and a
  * sentence a person can act on. Never NULL. */
 const char *matcher_reason_code(matcher_reason r);

@@ -625,6 +625,15 @@ static int64_t stamp(const service *s, const wire_cmd *c, int64_t now_us)
     return ts > s->st.last_ts_us ? ts : s->st.last_ts_us;
 }
 
+void service_prefetch(const service *s, const wire_cmd *ahead, uint32_t n_ahead)
+{
+    matcher_cmd mc[MATCHER_PREFETCH_AHEAD];
+    uint32_t n = n_ahead < MATCHER_PREFETCH_AHEAD ? n_ahead : MATCHER_PREFETCH_AHEAD;
+    for (uint32_t i = 0; i < n; i++)
+        wire_cmd_to_engine(&ahead[i], &mc[i]);
+    matcher_prefetch(s->eng, mc, n);
+}
+
 void service_submit(service *s, const wire_cmd *c, int64_t now_us,
                     bool internal, service_result *res, wire_cmd *stamped)
 {

@@ -67,6 +67,12 @@ typedef struct service_result {
     char detail[WIRE_DETAIL_LEN];
 } service_result;
 
+/* A hint before service_submit of the command before ahead[0]: ahead[0 ..
+ * n_ahead) follow it in the same message. Lets the engine start loading
+ * what they will read (matcher_prefetch). Changes nothing; commands named
+ * by client_order_id are not looked up here. Engine thread only. */
+void service_prefetch(const service *s, const wire_cmd *ahead, uint32_t n_ahead);
+
 /* Handles one live command c. Stamps its time from now_us (wall mode) or
  * the simulated clock, checks the service rules, applies it. When accepted
  * (res->seq != 0) *stamped is the command to journal under res->seq; the

@@ -322,6 +322,7 @@ static size_t handle_batch(loop *L, batch *b, const uint8_t *body, size_t len)
     size_t out = wire_reply_begin(L->scratch, SERVICE_REPLY_MAX, &r);
     for (uint32_t i = 0; i < n; i++) {
         service_result res;
+        service_prefetch(L->svc, &L->cmds[i + 1], n - i - 1);
         run_command(L, b, &L->cmds[i], false, &res);
         wire_result w = {.status = res.status, .reason = res.reason,
                          .account = res.account, .seq = res.seq,

@@ -1842,6 +1842,43 @@ static void test_offer_sweep_serves_bids_beside_hours_it_sold(void **state)
     expect_fill(&nth(MATCHER_EV_TRADE, 2)->u.fill, after, o, P_210, 8, 114, 116);
 }
 
+/* A bid level keeps its first bids' windows inline and a sweep reads a
+ * bid only when the window fits (match.c, "Bid windows"): bids behind
+ * that prefix, a prefix shortened by cancels, a bid appended after them
+ * and FIFO order through the prefix must all come out as without it (the
+ * checker after every command verifies the prefix itself). Seven bids on
+ * one level, more than the prefix holds. */
+static void test_offer_sweep_reads_bids_behind_and_inside_the_level_prefix(void **state)
+{
+    (void)state;
+    uint32_t p = provider();
+    uint32_t b = buyer(10000000000LL);
+    uint64_t x[7];
+    for (int i = 0; i < 6; i++)
+        x[i] = bid(b, P_230, 8, 130, 132); /* none fits the first offer */
+    x[6] = bid(b, P_230, 8, 110, 112);     /* behind the prefix */
+    ok(cancel_cmd(b, x[1]));               /* the prefix shrinks */
+    uint64_t o1 = offer(p, P_200, 16, 110, 112); /* walks the whole level */
+    assert_int_equal(count_type(MATCHER_EV_TRADE), 1);
+    expect_fill(&nth(MATCHER_EV_TRADE, 0)->u.fill, x[6], o1, P_230, 8, 110, 112);
+    ok(cancel_cmd(b, x[0]));
+    uint64_t late = bid(b, P_230, 8, 140, 142); /* behind them all */
+    uint64_t o2 = offer(p, P_200, 8, 140, 142);
+    assert_int_equal(count_type(MATCHER_EV_TRADE), 1);
+    expect_fill(&nth(MATCHER_EV_TRADE, 0)->u.fill, late, o2, P_230, 8, 140, 142);
+    uint64_t o3 = offer(p, P_200, 16, 130, 132); /* FIFO order: x2, then x3 */
+    assert_int_equal(count_type(MATCHER_EV_TRADE), 2);
+    expect_fill(&nth(MATCHER_EV_TRADE, 0)->u.fill, x[2], o3, P_230, 8, 130, 132);
+    expect_fill(&nth(MATCHER_EV_TRADE, 1)->u.fill, x[3], o3, P_230, 8, 130, 132);
+    assert_true(resting(x[4]) && resting(x[5]));
+    assert_false(resting(x[2]) || resting(x[3]));
+    /* the prefix is now x4 alone, x5 behind it: a new bid stays out of it */
+    uint64_t last = bid(b, P_230, 8, 150, 152);
+    uint64_t o4 = offer(p, P_200, 8, 150, 152);
+    assert_int_equal(count_type(MATCHER_EV_TRADE), 1);
+    expect_fill(&nth(MATCHER_EV_TRADE, 0)->u.fill, last, o4, P_230, 8, 150, 152);
+}
+
 static void test_trade_price_is_the_resting_offer_price_and_saving_reported(void **state)
 {
     (void)state;
@@ -2808,6 +2845,7 @@ int main(void)
         T(test_offer_lacking_quantity_in_any_hour_is_not_eligible),
         T(test_offer_window_must_cover_the_bid_window),
         T(test_offer_sweep_serves_bids_beside_hours_it_sold),
+        T(test_offer_sweep_reads_bids_behind_and_inside_the_level_prefix),
         T(test_trade_price_is_the_resting_offer_price_and_saving_reported),
         T(test_trade_price_is_the_resting_bid_price_when_bid_came_first),
         T(test_trade_price_follows_the_priority_stamp_after_replace),
