@@ -225,8 +225,21 @@ static ledger_db *db_connect(void)
     return NULL;
 }
 
+/* Why a wait failed, for a run nobody can repeat (CI): is the ledger
+ * alive, and the end of both logs ("# " lines are not TAP results). */
+static void explain_stall(const char *phase, uint64_t pos)
+{
+    int status = 0;
+    pid_t done = ledger_pid > 0 ? waitpid(ledger_pid, &status, WNOHANG) : -1;
+    fprintf(stderr, "# %s: ledger at seq %" PRIu64 ", matcher replied seq %" PRIu64 "; ledger %s (status %d)\n",
+            phase, pos, last_seq, done == 0 ? "running" : "gone", status);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "tail -n 40 %s/ledger.log %s/matcher.log | sed 's/^/# /' >&2", dir, dir);
+    if (system(cmd) != 0) fprintf(stderr, "# no logs\n");
+}
+
 /* Waits (bounded) until the ledger settled through last_seq, then checks. */
-static void assert_settled(void)
+static void assert_settled(const char *phase)
 {
     ledger_db *db = db_connect();
     char err[512];
@@ -236,6 +249,7 @@ static void assert_settled(void)
         if (st == LEDGER_OK && pos >= last_seq) break;
         sleep_ms(100);
     }
+    if (pos != last_seq) explain_stall(phase, pos);
     assert_int_equal(pos, last_seq);
     FILE *devnull = fopen("/dev/null", "w");
     ledger_status st = ledger_check(db, devnull, err, sizeof err);
@@ -307,20 +321,20 @@ static void test_follow_matcher_through_crashes(void **state)
     create_accounts(12);
     send_orders(orders, 12);
     assert_true(trades_seen > 0);
-    assert_settled();
+    assert_settled("first run");
 
     /* the matcher dies; the ledger waits; the restarted matcher recovers
      * from its journal and the ledger resumes */
     kill_wait(matcher_pid, SIGKILL);
     start_matcher();
     send_orders(orders, 12);
-    assert_settled();
+    assert_settled("after the matcher's SIGKILL");
 
     /* the ledger dies mid-stream; commands keep coming; it resumes */
     kill_wait(ledger_pid, SIGKILL);
     send_orders(orders, 12);
     start_ledger();
-    assert_settled();
+    assert_settled("after the ledger's SIGKILL");
 
     /* `check --cmd` compares with the live matcher at the same seq */
     char cmd[2048], line[512];
