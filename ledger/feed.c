@@ -7,8 +7,10 @@
  * is no delivery state to lose. A reply may end in the middle of a command
  * (K counts events): events of the unfinished command are kept and only
  * whole commands are settled. REQ resends on reconnect, so a matcher
- * restart costs a timeout and a retry, never an event. */
+ * restart costs a timeout and a retry, never an event; a socket that stays
+ * silent for FEED_REDIAL_AFTER round trips is replaced (req_silent). */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,33 +25,101 @@
 #define FEED_TIMEOUT_MS 5000
 #define FEED_WARN_EVERY_MS 30000
 
-typedef struct feed {
+/* A REQ socket to the matcher that stays silent this many round trips in
+ * a row (each FEED_TIMEOUT_MS) is replaced by a fresh one: see req_redial. */
+#define FEED_REDIAL_AFTER 3
+
+/* One REQ socket to one matcher endpoint. */
+typedef struct req_link {
     nng_socket sock;
-    nng_socket cmd;     /* command endpoint: account names */
+    const char *addr;
+    const char *what;   /* for logs: "feed", "commands" */
+    uint32_t silent;    /* round trips in a row without an answer */
+    uint64_t redials;
+} req_link;
+
+typedef struct feed {
+    req_link feed;
+    req_link cmd;       /* command endpoint: account names */
     ledger_rec *recs;   /* received, not yet settled (whole commands first) */
     uint32_t n;
     uint64_t after_seq; /* cursor: last event received */
     uint32_t after_idx;
 } feed;
 
+/* NONBLOCK dial: the matcher may not be up yet; nng keeps dialing. */
+static int req_open(nng_socket *s, const char *addr)
+{
+    int rv = nng_req0_open(s);
+    if (rv != 0) return rv;
+    rv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, FEED_TIMEOUT_MS);
+    if (rv == 0) rv = nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, FEED_TIMEOUT_MS);
+    if (rv == 0) rv = nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 1000);
+    if (rv == 0) rv = nng_dial(*s, addr, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) nng_close(*s);
+    return rv;
+}
+
+static void *closer_main(void *arg)
+{
+    nng_socket *s = arg;
+    nng_close(*s);
+    free(s);
+    return NULL;
+}
+
+/* Closes s without waiting for it: libnng 1.5 has hung inside nng_close on
+ * a REQ socket whose dialer was reconnecting to a SIGKILLed matcher
+ * (tests/test_matcher_service.c), and the ledger must not hang with it. */
+static void close_detached(nng_socket s)
+{
+    nng_socket *p = malloc(sizeof *p);
+    pthread_t t;
+    if (p) {
+        *p = s;
+        if (pthread_create(&t, NULL, closer_main, p) == 0) {
+            pthread_detach(t);
+            return;
+        }
+        free(p);
+    }
+    nng_close(s);
+}
+
+/* Counts a round trip that got no answer; after FEED_REDIAL_AFTER in a row
+ * the socket is replaced. Why: libnng 1.5's REQ has lost requests sent
+ * while its pipe to a SIGKILLed matcher was being torn down (LeakSanitizer
+ * saw one in a test), and a socket left with such a pipe could time out on
+ * every request forever; a fresh socket has no old pipe. A matcher that
+ * is simply down costs a new socket every few timeouts, nothing more. */
+static void req_silent(req_link *l)
+{
+    if (++l->silent < FEED_REDIAL_AFTER) return;
+    nng_socket fresh;
+    int rv = req_open(&fresh, l->addr);
+    if (rv != 0) {
+        ledger_log("warn", "matcher %s %s: cannot open a fresh socket: %s", l->what, l->addr, nng_strerror(rv));
+        return;
+    }
+    close_detached(l->sock);
+    l->sock = fresh;
+    l->silent = 0;
+    l->redials++;
+    ledger_log("info", "matcher %s %s: no answer in %u tries; dialing on a fresh socket (%" PRIu64 " so far)",
+               l->what, l->addr, FEED_REDIAL_AFTER, l->redials);
+}
+
 static ledger_status feed_open(feed *f, const char *addr, const char *cmd_addr,
                                uint32_t max_recs, char *err, size_t errlen)
 {
-    int rv = nng_req0_open(&f->cmd);
-    if (rv == 0) rv = nng_socket_set_ms(f->cmd, NNG_OPT_RECVTIMEO, FEED_TIMEOUT_MS);
-    if (rv == 0) rv = nng_socket_set_ms(f->cmd, NNG_OPT_SENDTIMEO, FEED_TIMEOUT_MS);
-    if (rv == 0) rv = nng_socket_set_ms(f->cmd, NNG_OPT_RECONNMAXT, 1000);
-    if (rv == 0) rv = nng_dial(f->cmd, cmd_addr, NULL, NNG_FLAG_NONBLOCK);
+    f->cmd = (req_link){.addr = cmd_addr, .what = "commands"};
+    f->feed = (req_link){.addr = addr, .what = "feed"};
+    int rv = req_open(&f->cmd.sock, cmd_addr);
     if (rv != 0) {
         snprintf(err, errlen, "matcher commands %s: %s", cmd_addr, nng_strerror(rv));
         return LEDGER_ERR_FATAL;
     }
-    rv = nng_req0_open(&f->sock);
-    if (rv == 0) rv = nng_socket_set_ms(f->sock, NNG_OPT_RECVTIMEO, FEED_TIMEOUT_MS);
-    if (rv == 0) rv = nng_socket_set_ms(f->sock, NNG_OPT_SENDTIMEO, FEED_TIMEOUT_MS);
-    if (rv == 0) rv = nng_socket_set_ms(f->sock, NNG_OPT_RECONNMAXT, 1000);
-    /* NONBLOCK: the matcher may not be up yet; nng keeps dialing */
-    if (rv == 0) rv = nng_dial(f->sock, addr, NULL, NNG_FLAG_NONBLOCK);
+    rv = req_open(&f->feed.sock, addr);
     if (rv != 0) {
         snprintf(err, errlen, "feed %s: %s", addr, nng_strerror(rv));
         return LEDGER_ERR_FATAL;
@@ -77,14 +147,16 @@ static ledger_status feed_fetch(feed *f, uint32_t limit, bool *complete, uint64_
     uint8_t qbuf[sizeof(wire_hdr) + sizeof(wire_query)];
     size_t qlen = wire_encode_query(qbuf, sizeof qbuf, &q);
     GPUX_ASSERT(qlen > 0);
-    int rv = nng_send(f->sock, qbuf, qlen, 0);
+    int rv = nng_send(f->feed.sock, qbuf, qlen, 0);
     void *buf = NULL;
     size_t len = 0;
-    if (rv == 0) rv = nng_recv(f->sock, &buf, &len, NNG_FLAG_ALLOC);
+    if (rv == 0) rv = nng_recv(f->feed.sock, &buf, &len, NNG_FLAG_ALLOC);
     if (rv != 0) {
         snprintf(err, errlen, "matcher feed: %s", nng_strerror(rv));
+        req_silent(&f->feed);
         return LEDGER_ERR_DB;
     }
+    f->feed.silent = 0;
     wire_reply rep;
     wire_reader rd;
     ledger_status st = LEDGER_OK;
@@ -153,12 +225,14 @@ static ledger_status names_page(feed *f, ledger_rec *recs, uint32_t n, uint32_t 
     GPUX_ASSERT(qlen > 0);
     void *buf = NULL;
     size_t len = 0;
-    int rv = nng_send(f->cmd, qbuf, qlen, 0);
-    if (rv == 0) rv = nng_recv(f->cmd, &buf, &len, NNG_FLAG_ALLOC);
+    int rv = nng_send(f->cmd.sock, qbuf, qlen, 0);
+    if (rv == 0) rv = nng_recv(f->cmd.sock, &buf, &len, NNG_FLAG_ALLOC);
     if (rv != 0) {
         snprintf(err, errlen, "account names from the matcher: %s", nng_strerror(rv));
+        req_silent(&f->cmd);
         return LEDGER_ERR_DB;
     }
+    f->cmd.silent = 0;
     wire_reply rep;
     wire_reader rd;
     memset(&rep, 0, sizeof rep);
@@ -310,8 +384,8 @@ ledger_status ledger_feed_follow(ledger_runner *r, const char *addr, const char 
         if (st == LEDGER_OK && complete && f.n == 0)
             f.after_idx = UINT32_MAX;
     }
-    nng_close(f.sock);
-    nng_close(f.cmd);
+    nng_close(f.feed.sock);
+    nng_close(f.cmd.sock);
     free(f.recs);
     return st;
 }

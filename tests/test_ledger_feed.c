@@ -238,6 +238,20 @@ static void explain_stall(const char *phase, uint64_t pos)
     if (system(cmd) != 0) fprintf(stderr, "# no logs\n");
 }
 
+/* Waits (bounded: the ledger gives up on a socket after ~15 s) until the
+ * ledger's log holds `text`. */
+static void wait_ledger_log(const char *text)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "grep -q '%s' %s/ledger.log", text, dir);
+    for (int i = 0; i < 400; i++) { /* up to ~40 s */
+        if (system(cmd) == 0) return;
+        sleep_ms(100);
+    }
+    explain_stall(text, 0);
+    fail_msg("the ledger never logged '%s'", text);
+}
+
 /* Waits (bounded) until the ledger settled through last_seq, then checks. */
 static void assert_settled(const char *phase)
 {
@@ -329,6 +343,14 @@ static void test_follow_matcher_through_crashes(void **state)
     start_matcher();
     send_orders(orders, 12);
     assert_settled("after the matcher's SIGKILL");
+
+    /* the matcher stays down past the ledger's patience: it dials on a
+     * fresh socket (ledger/feed.c, req_silent) and still resumes */
+    kill_wait(matcher_pid, SIGKILL);
+    wait_ledger_log("dialing on a fresh socket");
+    start_matcher();
+    send_orders(orders / 4, 12);
+    assert_settled("after the matcher stayed down");
 
     /* the ledger dies mid-stream; commands keep coming; it resumes */
     kill_wait(ledger_pid, SIGKILL);
