@@ -32,7 +32,22 @@
  * window has no capacity in any offer. Masks are computed here from the
  * breakpoints; a level's mask is recomputed from its offers when one of
  * them loses bits (levels up to LEVEL_REFRESH_MAX offers), so it
- * can hold stale bits but never lacks a bit with capacity behind it. */
+ * can hold stale bits but never lacks a bit with capacity behind it.
+ *
+ * Skip hints. A walk for a window starts at the first breakpoint, and on
+ * a busy day most of it went to breakpoints before the window: 8.2
+ * breakpoints per cap_min, 7.0 of them before its first hour, a cache
+ * miss each (matcher_gpu; docs/benchmarks.md, seventh session). Bids
+ * start near the present, so those are an offer's early breakpoints, not
+ * hours already past. So each offer keeps SEG_SKIPS hints (e->segskip, by
+ * order slot): breakpoints spread evenly over its list (skip_keep) with
+ * their start hours, rebuilt by cap_update_summary, which walks the whole
+ * list after every change anyway. A walk for hours from h starts at the latest hint that
+ * starts at or before h: every breakpoint before it ends by then, so the
+ * walk skips nothing it would have used. Between a change and the
+ * rebuild, a breakpoint released (prune, merge) leaves its hint, and a
+ * pruned head whose start moves leaves its hint, so a hint is always NIL
+ * or a live breakpoint of its offer starting at its hour (check.c). */
 #include "matcher/engine_internal.h"
 
 static uint32_t seg_alloc(matcher_engine *e, int32_t start_hour, int32_t qty, uint32_t next)
@@ -62,8 +77,41 @@ uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty)
     return seg_alloc(e, start_hour, qty, NIL);
 }
 
+static seg_skip *skips(const matcher_engine *e, const order *o)
+{
+    return &e->segskip[o - e->orders];
+}
+
+void cap_skip_clear(matcher_engine *e, const order *o)
+{
+    for (int k = 0; k < SEG_SKIPS; k++)
+        skips(e, o)->seg[k] = NIL;
+}
+
+/* The breakpoint a walk for hours from `hour` on may start at: the latest
+ * hint starting before `hour` (at or before it unless strict), else the
+ * head. Every breakpoint before it ends by `hour`. */
+static uint32_t walk_start(const matcher_engine *e, const order *o, int32_t hour, bool strict)
+{
+    const seg_skip *k = skips(e, o);
+    for (int i = SEG_SKIPS; i-- > 0;)
+        if (k->seg[i] != NIL && (k->hour[i] < hour || (!strict && k->hour[i] == hour)))
+            return k->seg[i];
+    return o->seg_head;
+}
+
+/* Breakpoint s is released or moves: no hint may keep it. */
+static void skip_forget(const matcher_engine *e, const order *o, uint32_t s)
+{
+    seg_skip *k = skips(e, o);
+    for (int i = 0; i < SEG_SKIPS; i++)
+        if (k->seg[i] == s)
+            k->seg[i] = NIL;
+}
+
 void cap_free_all(matcher_engine *e, order *o)
 {
+    cap_skip_clear(e, o);
     uint32_t s = o->seg_head;
     while (s != NIL) {
         uint32_t next = e->segs[s].next;
@@ -110,7 +158,7 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
     if (o->zero_blocks & blocks_inside(o, from_hour, to_hour))
         return 0; /* the window holds a block with a sold-out hour */
     int32_t best = INT32_MAX;
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+    for (uint32_t s = walk_start(e, o, from_hour, false); s != NIL; s = e->segs[s].next) {
         if (e->segs[s].start_hour >= to_hour)
             break;
         if (seg_end(e, o, s) <= from_hour)
@@ -135,6 +183,27 @@ static uint64_t blocks_touched(const order *o, int32_t from_hour, int32_t to_hou
     return width << lo;
 }
 
+/* Breakpoint s, the n-th of its list (n a multiple of *stride), joins the
+ * hints at positions *stride, 2 * *stride, ... When they are full, every
+ * other one goes and the stride doubles: one pass over a list of unknown
+ * length leaves hints spread over all of it. */
+static void skip_keep(seg_skip *k, uint32_t *nk, uint32_t *stride, uint32_t n, uint32_t s, int32_t hour)
+{
+    if (*nk == SEG_SKIPS) {
+        for (uint32_t i = 0; i < SEG_SKIPS / 2; i++) {
+            k->seg[i] = k->seg[2 * i + 1];
+            k->hour[i] = k->hour[2 * i + 1];
+        }
+        *nk = SEG_SKIPS / 2;
+        *stride *= 2;
+        if (n % *stride != 0)
+            return;
+    }
+    k->seg[*nk] = s;
+    k->hour[*nk] = hour;
+    (*nk)++;
+}
+
 /* Recomputes the derived summaries from the breakpoints:
  * zero_until_hour = the first open hour with capacity (or the end), and
  * zero_blocks (see "Zero blocks" above). */
@@ -144,7 +213,11 @@ void cap_update_summary(matcher_engine *e, order *o)
     bool prefix = true;
     uint64_t zb = 0;
     hmask open = 0;
+    seg_skip *k = skips(e, o);
+    uint32_t n = 0, stride = 2, nk = 0;
     for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+        if (++n % stride == 0)
+            skip_keep(k, &nk, &stride, n, s, e->segs[s].start_hour);
         int32_t end = seg_end(e, o, s);
         if (end <= z)
             continue;
@@ -158,6 +231,8 @@ void cap_update_summary(matcher_engine *e, order *o)
         if (prefix)
             z = end;
     }
+    for (uint32_t i = nk; i < SEG_SKIPS; i++)
+        k->seg[i] = NIL;
     o->zero_until_hour = z;
     o->zero_blocks = zb;
     uint32_t slot = (uint32_t)(o - e->orders);
@@ -198,12 +273,15 @@ void cap_prune(matcher_engine *e, order *o)
     GPUX_ASSERT(s != NIL);
     while (e->segs[s].next != NIL && e->segs[e->segs[s].next].start_hour <= now) {
         uint32_t next = e->segs[s].next;
+        skip_forget(e, o, s);
         seg_release(e, s);
         s = next;
     }
     o->seg_head = s;
-    if (e->segs[s].start_hour < now && now < o->end_hour)
+    if (e->segs[s].start_hour < now && now < o->end_hour) {
         e->segs[s].start_hour = now;
+        skip_forget(e, o, s);
+    }
 }
 
 /* Ensures a breakpoint starts exactly at hour (inside the offer); returns
@@ -211,8 +289,11 @@ void cap_prune(matcher_engine *e, order *o)
 static uint32_t cap_split(matcher_engine *e, order *o, int32_t hour, uint32_t *prev)
 {
     uint32_t p = NIL;
-    for (uint32_t s = o->seg_head; s != NIL; p = s, s = e->segs[s].next) {
+    /* strict: the start is before `hour`, so a breakpoint found at `hour`
+     * has its predecessor in p */
+    for (uint32_t s = walk_start(e, o, hour, true); s != NIL; p = s, s = e->segs[s].next) {
         if (e->segs[s].start_hour == hour) {
+            GPUX_ASSERT(p != NIL || s == o->seg_head);
             *prev = p;
             return s;
         }
@@ -228,11 +309,12 @@ static uint32_t cap_split(matcher_engine *e, order *o, int32_t hour, uint32_t *p
 }
 
 /* Merges s into its predecessor p when both hold the same qty. */
-static void cap_merge(matcher_engine *e, uint32_t p, uint32_t s)
+static void cap_merge(matcher_engine *e, const order *o, uint32_t p, uint32_t s)
 {
     if (p == NIL || s == NIL || e->segs[p].qty != e->segs[s].qty)
         return;
     e->segs[p].next = e->segs[s].next;
+    skip_forget(e, o, s);
     seg_release(e, s);
 }
 
@@ -255,8 +337,8 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
     /* Re-merge at both edges and inside (inner neighbours all moved by the
      * same amount, so they stay distinct). */
     uint32_t after = e->segs[last].next;
-    cap_merge(e, last, after);
-    cap_merge(e, before, first);
+    cap_merge(e, o, last, after);
+    cap_merge(e, o, before, first);
     cap_update_summary(e, o);
 }
 

@@ -24,6 +24,29 @@ static int fail(checker *k, const char *fmt, ...)
     return -1;
 }
 
+/* Each skip hint is NIL or a breakpoint of this offer that starts at the
+ * hint's hour (capacity.c, "Skip hints"): a hint on a released or foreign
+ * breakpoint, or with a wrong hour, could make a walk start after
+ * capacity it must see. */
+static int check_skip_hints(checker *k, const order *o)
+{
+    const matcher_engine *e = k->e;
+    const seg_skip *h = &e->segskip[o - e->orders];
+    for (int i = 0; i < SEG_SKIPS; i++) {
+        if (h->seg[i] == NIL)
+            continue;
+        uint32_t s = o->seg_head;
+        while (s != NIL && s != h->seg[i])
+            s = e->segs[s].next;
+        if (s == NIL)
+            return fail(k, "offer %llu skip hint %d is not one of its breakpoints", (unsigned long long)o->id, i);
+        if (e->segs[s].start_hour != h->hour[i])
+            return fail(k, "offer %llu skip hint %d says hour %d, its breakpoint starts at %d",
+                        (unsigned long long)o->id, i, h->hour[i], e->segs[s].start_hour);
+    }
+    return 0;
+}
+
 static int check_capacity(checker *k, const order *o)
 {
     const matcher_engine *e = k->e;
@@ -47,7 +70,7 @@ static int check_capacity(checker *k, const order *o)
         prev_start = g->start_hour;
         prev_qty = g->qty;
     }
-    return 0;
+    return check_skip_hints(k, o);
 }
 
 /* Every block an offer flags holds an hour without capacity (hours before

@@ -180,6 +180,17 @@ typedef struct seg {
     uint32_t next;
 } seg;
 
+/* Per offer slot: breakpoints to start a capacity walk from (capacity.c,
+ * "Skip hints"). seg[k] is NIL or a breakpoint of this offer that starts
+ * at hour[k]. */
+#define SEG_SKIPS 4
+typedef struct seg_skip {
+    uint32_t seg[SEG_SKIPS];
+    int32_t hour[SEG_SKIPS];
+} seg_skip;
+
+_Static_assert(sizeof(seg_skip) == 32, "seg_skip: two per cache line");
+
 #include "matcher/slotmap.h"
 
 typedef struct book_side {
@@ -235,6 +246,7 @@ struct matcher_engine {
     slot_map lvmap;             /* (market, side, price) -> level slot */
 
     hmask *omask;               /* per order slot: an offer's hour mask */
+    seg_skip *segskip;          /* per order slot: an offer's skip hints */
     level_sum *lvsum;           /* per level slot: an ask level's hour mask
                                    or a bid level's window bounds, beside
                                    the levels so that a walk skipping a
@@ -327,6 +339,7 @@ void bucket_remove(matcher_engine *e, uint32_t slot);
 /* ---- offer capacity (capacity.c) ---- */
 uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty);
 void cap_free_all(matcher_engine *e, order *o);
+void cap_skip_clear(matcher_engine *e, const order *o);
 int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 int32_t cap_max_open(const matcher_engine *e, const order *o);
 int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
