@@ -11,6 +11,7 @@
  * silent for FEED_REDIAL_AFTER round trips is replaced (req_silent). */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,12 @@
 #define FEED_WARN_EVERY_MS 30000
 
 /* A REQ socket to the matcher that stays silent this many round trips in
- * a row (each FEED_TIMEOUT_MS) is replaced by a fresh one: see req_redial. */
+ * a row (each FEED_TIMEOUT_MS) is replaced by a fresh one: see req_silent.
+ * At most FEED_MAX_CLOSERS old sockets may still be closing at once. */
 #define FEED_REDIAL_AFTER 3
+#define FEED_MAX_CLOSERS 8
+
+static atomic_uint closers_running;
 
 /* One REQ socket to one matcher endpoint. */
 typedef struct req_link {
@@ -65,6 +70,7 @@ static void *closer_main(void *arg)
     nng_socket *s = arg;
     nng_close(*s);
     free(s);
+    atomic_fetch_sub(&closers_running, 1);
     return NULL;
 }
 
@@ -77,10 +83,12 @@ static void close_detached(nng_socket s)
     pthread_t t;
     if (p) {
         *p = s;
+        atomic_fetch_add(&closers_running, 1);
         if (pthread_create(&t, NULL, closer_main, p) == 0) {
             pthread_detach(t);
             return;
         }
+        atomic_fetch_sub(&closers_running, 1);
         free(p);
     }
     nng_close(s);
@@ -95,6 +103,12 @@ static void close_detached(nng_socket s)
 static void req_silent(req_link *l)
 {
     if (++l->silent < FEED_REDIAL_AFTER) return;
+    if (atomic_load(&closers_running) >= FEED_MAX_CLOSERS) {
+        ledger_log("warn", "matcher %s %s: %u old sockets still closing; keeping this one", l->what, l->addr,
+                   FEED_MAX_CLOSERS);
+        l->silent = 0;
+        return;
+    }
     nng_socket fresh;
     int rv = req_open(&fresh, l->addr);
     if (rv != 0) {
@@ -105,8 +119,9 @@ static void req_silent(req_link *l)
     l->sock = fresh;
     l->silent = 0;
     l->redials++;
-    ledger_log("info", "matcher %s %s: no answer in %u tries; dialing on a fresh socket (%" PRIu64 " so far)",
-               l->what, l->addr, FEED_REDIAL_AFTER, l->redials);
+    if (l->redials <= 3 || l->redials % 20 == 0) /* a matcher down for long: not every 15 s */
+        ledger_log("info", "matcher %s %s: no answer in %u tries; dialing on a fresh socket (%" PRIu64 " so far)",
+                   l->what, l->addr, FEED_REDIAL_AFTER, l->redials);
 }
 
 static ledger_status feed_open(feed *f, const char *addr, const char *cmd_addr,

@@ -42,9 +42,9 @@
  * hours already past. So each offer keeps SEG_SKIPS hints (e->segskip, by
  * order slot): breakpoints spread evenly over its list (skip_keep) with
  * their start hours, rebuilt by cap_update_summary, which walks the whole
- * list after every change anyway. A walk for hours from h starts at the latest hint that
- * starts at or before h: every breakpoint before it ends by then, so the
- * walk skips nothing it would have used. Between a change and the
+ * list after every change anyway. A walk for hours from h starts at the
+ * latest hint that starts at or before h: every breakpoint before it
+ * ends by then, so the walk skips nothing it would have used. Between a change and the
  * rebuild, a breakpoint released (prune, merge) leaves its hint, and a
  * pruned head whose start moves leaves its hint, so a hint is always NIL
  * or a live breakpoint of its offer starting at its hour (check.c). */
@@ -101,7 +101,7 @@ static uint32_t walk_start(const matcher_engine *e, const order *o, int32_t hour
 }
 
 /* Breakpoint s is released or moves: no hint may keep it. */
-static void skip_forget(const matcher_engine *e, const order *o, uint32_t s)
+static void skip_forget(matcher_engine *e, const order *o, uint32_t s)
 {
     seg_skip *k = skips(e, o);
     for (int i = 0; i < SEG_SKIPS; i++)
