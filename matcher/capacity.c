@@ -111,7 +111,6 @@ static void skip_forget(matcher_engine *e, const order *o, uint32_t s)
 
 void cap_free_all(matcher_engine *e, order *o)
 {
-    cap_skip_clear(e, o);
     uint32_t s = o->seg_head;
     while (s != NIL) {
         uint32_t next = e->segs[s].next;

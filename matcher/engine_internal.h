@@ -339,6 +339,8 @@ void bucket_remove(matcher_engine *e, uint32_t slot);
 /* ---- offer capacity (capacity.c) ---- */
 uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty);
 void cap_free_all(matcher_engine *e, order *o);
+/* A new offer's hints (capacity.c, "Skip hints"): its slot may hold an
+ * earlier order's. A loaded offer gets them from cap_update_summary. */
 void cap_skip_clear(matcher_engine *e, const order *o);
 int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 int32_t cap_max_open(const matcher_engine *e, const order *o);

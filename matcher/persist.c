@@ -285,7 +285,6 @@ static bool r_capacity(rbuf *r, matcher_engine *e, order *o)
             e->segs[tail].next = s;
         tail = s;
     }
-    cap_skip_clear(e, o); /* hints are derived: walks start at the head */
     return true;
 }
 
