@@ -34,7 +34,7 @@ void book_order_free(matcher_engine *e, uint32_t slot)
 {
     GPUX_ASSERT(slot != NIL && e->n_orders > 0);
     order *o = &e->orders[slot];
-    GPUX_ASSERT(o->level == NIL && !o->in_bucket && o->seg_head == NIL);
+    GPUX_ASSERT(o->level == NIL && !o->in_bucket && o->cap_head == NIL);
     o->id = 0;
     o->next = e->order_free;
     e->order_free = slot;

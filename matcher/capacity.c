@@ -34,96 +34,129 @@
  * them loses bits (levels up to LEVEL_REFRESH_MAX offers), so it
  * can hold stale bits but never lacks a bit with capacity behind it.
  *
- * Skip hints. A walk for a window starts at the first breakpoint, and on
- * a busy day most of it went to breakpoints before the window: 8.2
- * breakpoints per cap_min, 7.0 of them before its first hour, a cache
- * miss each (matcher_gpu; docs/benchmarks.md, seventh session). Bids
- * start near the present, so those are an offer's early breakpoints, not
- * hours already past. So each offer keeps SEG_SKIPS hints (e->segskip, by
- * order slot): breakpoints spread evenly over its list (skip_keep) with
- * their start hours, rebuilt by cap_update_summary, which walks the whole
- * list after every change anyway. A walk for hours from h starts at the
- * latest hint that starts at or before h: every breakpoint before it
- * ends by then, so the walk skips nothing it would have used. Between a change and the
- * rebuild, a breakpoint released (prune, merge) leaves its hint, and a
- * pruned head whose start moves leaves its hint, so a hint is always NIL
- * or a live breakpoint of its offer starting at its hour (check.c). */
+ * Chunks. Every walk above is a chain of cache misses, one per
+ * breakpoint when each had a line of its own: a fill on a busy offer
+ * (~33 breakpoints) walked all of them to refresh the summaries, and the
+ * crossing commands of matcher_gpu spent most of their time there
+ * (docs/benchmarks.md, eighth session). So an offer's breakpoints are
+ * stored CAP_CHUNK_N to a 64-byte chunk (engine_internal.h, cap_chunk),
+ * chunks linked in hour order: a walk misses once per chunk. A full
+ * chunk that gains a breakpoint splits in two; a chunk that loses its
+ * last breakpoint leaves the list, and one that loses any folds its
+ * successor in when both fit one chunk. The chunk layout is not state:
+ * hashing, snapshots and the checker see only the breakpoints, and the
+ * limit (cfg.max_segments) counts breakpoints, so a reloaded book (chunks
+ * packed full) admits exactly what the original would. Every chunk holds
+ * a breakpoint, so the pool (max_segments chunks) can never run out
+ * before the breakpoints do.
+ *
+ * A walk for hours from h skips whole chunks by reading the next chunk's
+ * first start only, and within a chunk the capacity at h is that of the
+ * last breakpoint starting at or before h: no end hours are needed. */
+#include <string.h>
+
 #include "matcher/engine_internal.h"
 
-static uint32_t seg_alloc(matcher_engine *e, int32_t start_hour, int32_t qty, uint32_t next)
+/* ---- the chunk pool and the breakpoint count ---- */
+
+static uint32_t chunk_alloc(matcher_engine *e)
 {
-    uint32_t s = e->seg_free;
-    GPUX_ASSERT(e->n_segs_free > 0);
-    if (s != NIL) {
-        e->seg_free = e->segs[s].next;
+    uint32_t c = e->chunk_free;
+    if (c != NIL) {
+        e->chunk_free = e->chunks[c].next;
     } else {
-        GPUX_ASSERT(e->segs_hw < e->cfg.max_segments);
-        s = ++e->segs_hw; /* untouched until now (engine.c, link_free_lists) */
+        GPUX_ASSERT(e->chunks_hw < e->cfg.max_segments);
+        c = ++e->chunks_hw; /* untouched until now (engine.c, link_free_lists) */
     }
+    e->chunks[c].next = NIL;
+    e->chunks[c].n = 0;
+    return c;
+}
+
+static void chunk_release(matcher_engine *e, uint32_t c)
+{
+    e->chunks[c].next = e->chunk_free;
+    e->chunk_free = c;
+}
+
+static void bp_taken(matcher_engine *e)
+{
+    GPUX_ASSERT(e->n_segs_free > 0);
     e->n_segs_free--;
-    e->segs[s] = (seg){.start_hour = start_hour, .qty = qty, .next = next};
-    return s;
 }
 
-static void seg_release(matcher_engine *e, uint32_t s)
+static void bp_given(matcher_engine *e, uint32_t n)
 {
-    e->segs[s].next = e->seg_free;
-    e->seg_free = s;
-    e->n_segs_free++;
+    e->n_segs_free += n;
+    GPUX_ASSERT(e->n_segs_free <= e->cfg.max_segments);
 }
 
-uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty)
+void cap_init(matcher_engine *e, order *o, int32_t start_hour, int32_t qty)
 {
-    return seg_alloc(e, start_hour, qty, NIL);
+    GPUX_ASSERT(o->cap_head == NIL);
+    uint32_t c = chunk_alloc(e);
+    e->chunks[c].n = 1;
+    e->chunks[c].start_hour[0] = start_hour;
+    e->chunks[c].qty[0] = qty;
+    bp_taken(e);
+    o->cap_head = c;
 }
 
-static seg_skip *skips(const matcher_engine *e, const order *o)
+uint32_t cap_append(matcher_engine *e, order *o, uint32_t tail, int32_t start_hour, int32_t qty)
 {
-    return &e->segskip[o - e->orders];
-}
-
-void cap_skip_clear(matcher_engine *e, const order *o)
-{
-    for (int k = 0; k < SEG_SKIPS; k++)
-        skips(e, o)->seg[k] = NIL;
-}
-
-/* The breakpoint a walk for hours from `hour` on may start at: the latest
- * hint starting before `hour` (at or before it unless strict), else the
- * head. Every breakpoint before it ends by `hour`. */
-static uint32_t walk_start(const matcher_engine *e, const order *o, int32_t hour, bool strict)
-{
-    const seg_skip *k = skips(e, o);
-    for (int i = SEG_SKIPS; i-- > 0;)
-        if (k->seg[i] != NIL && (k->hour[i] < hour || (!strict && k->hour[i] == hour)))
-            return k->seg[i];
-    return o->seg_head;
-}
-
-/* Breakpoint s is released or moves: no hint may keep it. */
-static void skip_forget(matcher_engine *e, const order *o, uint32_t s)
-{
-    seg_skip *k = skips(e, o);
-    for (int i = 0; i < SEG_SKIPS; i++)
-        if (k->seg[i] == s)
-            k->seg[i] = NIL;
+    if (tail == NIL) {
+        cap_init(e, o, start_hour, qty);
+        return o->cap_head;
+    }
+    cap_chunk *k = &e->chunks[tail];
+    GPUX_ASSERT(k->next == NIL && k->n > 0);
+    if (k->n == CAP_CHUNK_N) {
+        uint32_t c = chunk_alloc(e);
+        k->next = c;
+        tail = c;
+        k = &e->chunks[c];
+    }
+    k->start_hour[k->n] = start_hour;
+    k->qty[k->n] = qty;
+    k->n++;
+    bp_taken(e);
+    return tail;
 }
 
 void cap_free_all(matcher_engine *e, order *o)
 {
-    uint32_t s = o->seg_head;
-    while (s != NIL) {
-        uint32_t next = e->segs[s].next;
-        seg_release(e, s);
-        s = next;
+    uint32_t c = o->cap_head;
+    while (c != NIL) {
+        uint32_t next = e->chunks[c].next;
+        bp_given(e, e->chunks[c].n);
+        chunk_release(e, c);
+        c = next;
     }
-    o->seg_head = NIL;
+    o->cap_head = NIL;
 }
 
-static int32_t seg_end(const matcher_engine *e, const order *o, uint32_t s)
+/* ---- finding an hour ---- */
+
+/* The chunk holding the last breakpoint that starts at or before hour
+ * (the offer's first breakpoint starts at or before it), and in *prev the
+ * chunk before it (NIL: it is the first). */
+static uint32_t chunk_for(const matcher_engine *e, const order *o, int32_t hour, uint32_t *prev)
 {
-    uint32_t n = e->segs[s].next;
-    return n == NIL ? o->end_hour : e->segs[n].start_hour;
+    uint32_t p = NIL, c = o->cap_head;
+    GPUX_ASSERT(c != NIL && e->chunks[c].start_hour[0] <= hour);
+    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].start_hour[0] <= hour; c = nx)
+        p = c;
+    *prev = p;
+    return c;
+}
+
+/* The last entry of chunk k starting at or before hour (entry 0 does). */
+static uint32_t entry_for(const cap_chunk *k, int32_t hour)
+{
+    uint32_t i = 0;
+    while (i + 1 < k->n && k->start_hour[i + 1] <= hour)
+        i++;
+    return i;
 }
 
 bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour)
@@ -156,18 +189,22 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
         return 0; /* the window starts in the sold-out prefix */
     if (o->zero_blocks & blocks_inside(o, from_hour, to_hour))
         return 0; /* the window holds a block with a sold-out hour */
-    int32_t best = INT32_MAX;
-    for (uint32_t s = walk_start(e, o, from_hour, false); s != NIL; s = e->segs[s].next) {
-        if (e->segs[s].start_hour >= to_hour)
+    uint32_t p;
+    const cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, &p)];
+    uint32_t i = entry_for(k, from_hour);
+    int32_t best = k->qty[i];
+    while (best > 0) {
+        if (++i == k->n) {
+            if (k->next == NIL)
+                break;
+            k = &e->chunks[k->next];
+            i = 0;
+        }
+        if (k->start_hour[i] >= to_hour)
             break;
-        if (seg_end(e, o, s) <= from_hour)
-            continue;
-        if (e->segs[s].qty < best)
-            best = e->segs[s].qty;
-        if (best == 0)
-            break;
+        if (k->qty[i] < best)
+            best = k->qty[i];
     }
-    GPUX_ASSERT(best != INT32_MAX);
     return best;
 }
 
@@ -182,56 +219,34 @@ static uint64_t blocks_touched(const order *o, int32_t from_hour, int32_t to_hou
     return width << lo;
 }
 
-/* Breakpoint s, the n-th of its list (n a multiple of *stride), joins the
- * hints at positions *stride, 2 * *stride, ... When they are full, every
- * other one goes and the stride doubles: one pass over a list of unknown
- * length leaves hints spread over all of it. */
-static void skip_keep(seg_skip *k, uint32_t *nk, uint32_t *stride, uint32_t n, uint32_t s, int32_t hour)
-{
-    if (*nk == SEG_SKIPS) {
-        for (uint32_t i = 0; i < SEG_SKIPS / 2; i++) {
-            k->seg[i] = k->seg[2 * i + 1];
-            k->hour[i] = k->hour[2 * i + 1];
-        }
-        *nk = SEG_SKIPS / 2;
-        *stride *= 2;
-        if (n % *stride != 0)
-            return;
-    }
-    k->seg[*nk] = s;
-    k->hour[*nk] = hour;
-    (*nk)++;
-}
-
 /* Recomputes the derived summaries from the breakpoints:
- * zero_until_hour = the first open hour with capacity (or the end), and
- * zero_blocks (see "Zero blocks" above). */
+ * zero_until_hour = the first open hour with capacity (or the end),
+ * zero_blocks (see "Zero blocks" above) and the hour mask. */
 void cap_update_summary(matcher_engine *e, order *o)
 {
     int32_t z = order_open_start(e, o);
     bool prefix = true;
     uint64_t zb = 0;
     hmask open = 0;
-    seg_skip *k = skips(e, o);
-    uint32_t n = 0, stride = 2, nk = 0;
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
-        if (++n % stride == 0)
-            skip_keep(k, &nk, &stride, n, s, e->segs[s].start_hour);
-        int32_t end = seg_end(e, o, s);
-        if (end <= z)
-            continue;
-        if (e->segs[s].qty > 0) {
-            prefix = false;
-            open |= hmask_range(e->segs[s].start_hour > z ? e->segs[s].start_hour : z, end);
-            continue;
+    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
+        const cap_chunk *k = &e->chunks[c];
+        /* read first: the next chunk's miss overlaps this chunk's work */
+        int32_t next_start = k->next == NIL ? o->end_hour : e->chunks[k->next].start_hour[0];
+        for (uint32_t i = 0; i < k->n; i++) {
+            int32_t end = i + 1 < k->n ? k->start_hour[i + 1] : next_start;
+            if (end <= z)
+                continue;
+            int32_t from = k->start_hour[i] > z ? k->start_hour[i] : z;
+            if (k->qty[i] > 0) {
+                prefix = false;
+                open |= hmask_range(from, end);
+                continue;
+            }
+            zb |= blocks_touched(o, from, end);
+            if (prefix)
+                z = end;
         }
-        int32_t from = e->segs[s].start_hour > z ? e->segs[s].start_hour : z;
-        zb |= blocks_touched(o, from, end);
-        if (prefix)
-            z = end;
     }
-    for (uint32_t i = nk; i < SEG_SKIPS; i++)
-        k->seg[i] = NIL;
     o->zero_until_hour = z;
     o->zero_blocks = zb;
     uint32_t slot = (uint32_t)(o - e->orders);
@@ -240,14 +255,24 @@ void cap_update_summary(matcher_engine *e, order *o)
     book_offer_mask_changed(e, slot, old);
 }
 
+/* The most GPUs the offer has left in any open hour. */
 int32_t cap_max_open(const matcher_engine *e, const order *o)
 {
+    int32_t now = (int32_t)e->now_hour;
+    if (o->end_hour <= now)
+        return 0;
+    uint32_t p, c = o->cap_head;
+    uint32_t i = 0;
+    if (e->chunks[c].start_hour[0] <= now) { /* skip what ends by now */
+        c = chunk_for(e, o, now, &p);
+        i = entry_for(&e->chunks[c], now);
+    }
     int32_t best = 0;
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
-        if (seg_end(e, o, s) <= e->now_hour)
-            continue;
-        if (e->segs[s].qty > best)
-            best = e->segs[s].qty;
+    for (; c != NIL; c = e->chunks[c].next, i = 0) {
+        const cap_chunk *k = &e->chunks[c];
+        for (; i < k->n; i++)
+            if (k->qty[i] > best)
+                best = k->qty[i];
     }
     return best;
 }
@@ -256,11 +281,9 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)
 {
     if (hour < e->now_hour || hour < o->start_hour || hour >= o->end_hour)
         return 0;
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next)
-        if (hour < seg_end(e, o, s))
-            return e->segs[s].qty;
-    GPUX_ASSERT(0);
-    return 0;
+    uint32_t p;
+    const cap_chunk *k = &e->chunks[chunk_for(e, o, hour, &p)];
+    return k->qty[entry_for(k, hour)];
 }
 
 /* Drops breakpoints wholly before the clock and starts the list at the
@@ -268,85 +291,147 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)
 void cap_prune(matcher_engine *e, order *o)
 {
     int32_t now = (int32_t)e->now_hour;
-    uint32_t s = o->seg_head;
-    GPUX_ASSERT(s != NIL);
-    while (e->segs[s].next != NIL && e->segs[e->segs[s].next].start_hour <= now) {
-        uint32_t next = e->segs[s].next;
-        skip_forget(e, o, s);
-        seg_release(e, s);
-        s = next;
+    uint32_t c = o->cap_head;
+    GPUX_ASSERT(c != NIL);
+    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].start_hour[0] <= now; c = nx) {
+        bp_given(e, e->chunks[c].n); /* every breakpoint here ends by now */
+        chunk_release(e, c);
     }
-    o->seg_head = s;
-    if (e->segs[s].start_hour < now && now < o->end_hour) {
-        e->segs[s].start_hour = now;
-        skip_forget(e, o, s);
+    o->cap_head = c;
+    cap_chunk *k = &e->chunks[c];
+    uint32_t d = entry_for(k, now); /* entries before d end by now */
+    if (k->start_hour[0] > now)
+        d = 0;
+    if (d > 0) {
+        memmove(&k->start_hour[0], &k->start_hour[d], (k->n - d) * sizeof k->start_hour[0]);
+        memmove(&k->qty[0], &k->qty[d], (k->n - d) * sizeof k->qty[0]);
+        k->n -= d;
+        bp_given(e, d);
     }
+    if (k->start_hour[0] < now && now < o->end_hour)
+        k->start_hour[0] = now;
 }
 
-/* Ensures a breakpoint starts exactly at hour (inside the offer); returns
- * the breakpoint that starts there, and its predecessor in *prev. */
-static uint32_t cap_split(matcher_engine *e, order *o, int32_t hour, uint32_t *prev)
+/* Inserts a breakpoint (hour, qty) as entry pos of chunk c. A full chunk
+ * first splits: its upper half moves to a new chunk after it. */
+static void entry_insert(matcher_engine *e, uint32_t c, uint32_t pos, int32_t hour, int32_t qty)
 {
-    uint32_t p = NIL;
-    /* strict: the start is before `hour`, so a breakpoint found at `hour`
-     * has its predecessor in p */
-    for (uint32_t s = walk_start(e, o, hour, true); s != NIL; p = s, s = e->segs[s].next) {
-        if (e->segs[s].start_hour == hour) {
-            GPUX_ASSERT(p != NIL || s == o->seg_head);
-            *prev = p;
-            return s;
-        }
-        if (hour < seg_end(e, o, s)) {
-            uint32_t n = seg_alloc(e, hour, e->segs[s].qty, e->segs[s].next);
-            e->segs[s].next = n;
-            *prev = s;
-            return n;
+    cap_chunk *k = &e->chunks[c];
+    GPUX_ASSERT(pos <= k->n);
+    if (k->n == CAP_CHUNK_N) {
+        uint32_t d = chunk_alloc(e);
+        cap_chunk *m = &e->chunks[d];
+        const uint32_t keep = (CAP_CHUNK_N + 1) / 2;
+        m->n = k->n - keep;
+        memcpy(m->start_hour, &k->start_hour[keep], m->n * sizeof m->start_hour[0]);
+        memcpy(m->qty, &k->qty[keep], m->n * sizeof m->qty[0]);
+        m->next = k->next;
+        k->next = d;
+        k->n = keep;
+        if (pos > keep) {
+            k = m;
+            pos -= keep;
         }
     }
-    GPUX_ASSERT(0);
-    return NIL;
+    memmove(&k->start_hour[pos + 1], &k->start_hour[pos], (k->n - pos) * sizeof k->start_hour[0]);
+    memmove(&k->qty[pos + 1], &k->qty[pos], (k->n - pos) * sizeof k->qty[0]);
+    k->start_hour[pos] = hour;
+    k->qty[pos] = qty;
+    k->n++;
+    bp_taken(e);
 }
 
-/* Merges s into its predecessor p when both hold the same qty. */
-static void cap_merge(matcher_engine *e, const order *o, uint32_t p, uint32_t s)
+/* Removes entry i of chunk c (prev: the chunk before c, NIL for the
+ * first). An emptied chunk leaves the list; otherwise the next chunk
+ * folds in when both fit one. */
+static void entry_remove(matcher_engine *e, order *o, uint32_t prev, uint32_t c, uint32_t i)
 {
-    if (p == NIL || s == NIL || e->segs[p].qty != e->segs[s].qty)
+    cap_chunk *k = &e->chunks[c];
+    GPUX_ASSERT(i < k->n);
+    memmove(&k->start_hour[i], &k->start_hour[i + 1], (k->n - i - 1) * sizeof k->start_hour[0]);
+    memmove(&k->qty[i], &k->qty[i + 1], (k->n - i - 1) * sizeof k->qty[0]);
+    k->n--;
+    bp_given(e, 1);
+    if (k->n == 0) {
+        if (prev == NIL)
+            o->cap_head = k->next;
+        else
+            e->chunks[prev].next = k->next;
+        chunk_release(e, c);
         return;
-    e->segs[p].next = e->segs[s].next;
-    skip_forget(e, o, s);
-    seg_release(e, s);
+    }
+    uint32_t nx = k->next;
+    if (nx != NIL && k->n + e->chunks[nx].n <= CAP_CHUNK_N) {
+        cap_chunk *m = &e->chunks[nx];
+        memcpy(&k->start_hour[k->n], m->start_hour, m->n * sizeof m->start_hour[0]);
+        memcpy(&k->qty[k->n], m->qty, m->n * sizeof m->qty[0]);
+        k->n += m->n;
+        k->next = m->next;
+        chunk_release(e, nx);
+    }
+}
+
+/* Ensures a breakpoint starts exactly at hour (an open hour inside the
+ * offer). */
+static void cap_split(matcher_engine *e, const order *o, int32_t hour)
+{
+    uint32_t p, c = chunk_for(e, o, hour, &p);
+    const cap_chunk *k = &e->chunks[c];
+    uint32_t i = entry_for(k, hour);
+    if (k->start_hour[i] != hour)
+        entry_insert(e, c, i + 1, hour, k->qty[i]);
+}
+
+/* Removes the breakpoint starting at hour when it holds the same qty as
+ * the one before it (the list stays canonical). */
+static void cap_merge(matcher_engine *e, order *o, int32_t hour)
+{
+    uint32_t p, c = chunk_for(e, o, hour, &p);
+    const cap_chunk *k = &e->chunks[c];
+    uint32_t i = entry_for(k, hour);
+    if (k->start_hour[i] != hour)
+        return;
+    if (i > 0 ? k->qty[i - 1] == k->qty[i] : p != NIL && e->chunks[p].qty[e->chunks[p].n - 1] == k->qty[i])
+        entry_remove(e, o, p, c, i);
 }
 
 void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty)
 {
     GPUX_ASSERT(qty > 0 && cap_open_covers(e, o, from_hour, to_hour));
     cap_prune(e, o);
-    uint32_t before, first = cap_split(e, o, from_hour, &before);
-    uint32_t last = first, s = first;
-    while (s != NIL && e->segs[s].start_hour < to_hour) {
-        if (seg_end(e, o, s) > to_hour) {
-            uint32_t dummy;
-            cap_split(e, o, to_hour, &dummy);
+    cap_split(e, o, from_hour);
+    if (to_hour < o->end_hour)
+        cap_split(e, o, to_hour);
+    uint32_t p;
+    cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, &p)];
+    for (uint32_t i = entry_for(k, from_hour); k->start_hour[i] < to_hour;) {
+        GPUX_ASSERT(k->qty[i] >= qty);
+        k->qty[i] -= qty;
+        if (++i == k->n) {
+            if (k->next == NIL)
+                break;
+            k = &e->chunks[k->next];
+            i = 0;
         }
-        GPUX_ASSERT(e->segs[s].qty >= qty);
-        e->segs[s].qty -= qty;
-        last = s;
-        s = e->segs[s].next;
     }
-    /* Re-merge at both edges and inside (inner neighbours all moved by the
-     * same amount, so they stay distinct). */
-    uint32_t after = e->segs[last].next;
-    cap_merge(e, o, last, after);
-    cap_merge(e, o, before, first);
+    /* Re-merge at both edges (inner neighbours all moved by the same
+     * amount, so they stay distinct); the later edge first, so that the
+     * earlier one is found where it was. */
+    if (to_hour < o->end_hour)
+        cap_merge(e, o, to_hour);
+    cap_merge(e, o, from_hour);
     cap_update_summary(e, o);
 }
 
 void cap_add_all(matcher_engine *e, order *o, int32_t delta)
 {
     cap_prune(e, o);
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
-        e->segs[s].qty += delta;
-        GPUX_ASSERT(e->segs[s].qty >= 0);
+    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
+        cap_chunk *k = &e->chunks[c];
+        for (uint32_t i = 0; i < k->n; i++) {
+            k->qty[i] += delta;
+            GPUX_ASSERT(k->qty[i] >= 0);
+        }
     }
     cap_update_summary(e, o);
 }

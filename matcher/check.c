@@ -13,6 +13,7 @@ typedef struct checker {
     int64_t *held;      /* recomputed held per account */
     uint32_t *open;     /* recomputed open orders per account */
     uint32_t seen;      /* orders reached through the book */
+    uint64_t bps;       /* capacity breakpoints of the offers seen */
 } checker;
 
 static int fail(checker *k, const char *fmt, ...)
@@ -24,53 +25,38 @@ static int fail(checker *k, const char *fmt, ...)
     return -1;
 }
 
-/* Each skip hint is NIL or a breakpoint of this offer that starts at the
- * hint's hour (capacity.c, "Skip hints"): a hint on a released or foreign
- * breakpoint, or with a wrong hour, could make a walk start after
- * capacity it must see. */
-static int check_skip_hints(checker *k, const order *o)
-{
-    const matcher_engine *e = k->e;
-    const seg_skip *h = &e->segskip[o - e->orders];
-    for (int i = 0; i < SEG_SKIPS; i++) {
-        if (h->seg[i] == NIL)
-            continue;
-        uint32_t s = o->seg_head;
-        while (s != NIL && s != h->seg[i])
-            s = e->segs[s].next;
-        if (s == NIL)
-            return fail(k, "offer %llu skip hint %d is not one of its breakpoints", (unsigned long long)o->id, i);
-        if (e->segs[s].start_hour != h->hour[i])
-            return fail(k, "offer %llu skip hint %d says hour %d, its breakpoint starts at %d",
-                        (unsigned long long)o->id, i, h->hour[i], e->segs[s].start_hour);
-    }
-    return 0;
-}
-
+/* An offer's breakpoints ascend inside its window, hold 0..qty and differ
+ * from their neighbours (canonical); every chunk holds 1..CAP_CHUNK_N
+ * (capacity.c, "Chunks"). Counts them into k->bps. */
 static int check_capacity(checker *k, const order *o)
 {
     const matcher_engine *e = k->e;
-    if (o->seg_head == NIL)
+    if (o->cap_head == NIL)
         return fail(k, "offer %llu has no capacity list", (unsigned long long)o->id);
+    uint32_t n_chunks = 0;
+    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
+        if (++n_chunks > (uint32_t)MATCHER_MAX_WINDOW_HOURS + 1)
+            return fail(k, "offer %llu capacity list too long", (unsigned long long)o->id);
+        if (e->chunks[c].n < 1 || e->chunks[c].n > CAP_CHUNK_N)
+            return fail(k, "offer %llu capacity chunk holds %u", (unsigned long long)o->id, e->chunks[c].n);
+    }
     int32_t prev_start = INT32_MIN;
     int32_t prev_qty = -1;
-    uint32_t n = 0;
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
-        const seg *g = &e->segs[s];
-        if (++n > (uint32_t)MATCHER_MAX_WINDOW_HOURS + 1)
-            return fail(k, "offer %llu capacity list too long", (unsigned long long)o->id);
-        if (g->start_hour <= prev_start || g->start_hour >= o->end_hour)
+    for (cap_cursor c = cap_first(e, o); c.c != NIL; cap_next(&c)) {
+        int32_t start = cap_start(&c), qty = cap_qty(&c);
+        k->bps++;
+        if (start <= prev_start || start >= o->end_hour)
             return fail(k, "offer %llu breakpoints out of order", (unsigned long long)o->id);
-        if (g->start_hour < o->start_hour)
+        if (start < o->start_hour)
             return fail(k, "offer %llu breakpoint before start", (unsigned long long)o->id);
-        if (g->qty < 0 || g->qty > o->qty)
-            return fail(k, "offer %llu capacity %d outside 0..%d", (unsigned long long)o->id, g->qty, o->qty);
-        if (g->qty == prev_qty)
+        if (qty < 0 || qty > o->qty)
+            return fail(k, "offer %llu capacity %d outside 0..%d", (unsigned long long)o->id, qty, o->qty);
+        if (qty == prev_qty)
             return fail(k, "offer %llu capacity not canonical", (unsigned long long)o->id);
-        prev_start = g->start_hour;
-        prev_qty = g->qty;
+        prev_start = start;
+        prev_qty = qty;
     }
-    return check_skip_hints(k, o);
+    return 0;
 }
 
 /* Every block an offer flags holds an hour without capacity (hours before
@@ -101,11 +87,10 @@ static int check_hour_masks(checker *k, const order *o, uint32_t slot, hmask lev
     if ((om & ~level_mask) != 0)
         return fail(k, "offer %llu has hour bits its level lacks", (unsigned long long)o->id);
     int32_t open = order_open_start(e, o);
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
-        uint32_t n = e->segs[s].next;
-        int32_t from = e->segs[s].start_hour > open ? e->segs[s].start_hour : open;
-        int32_t to = n == NIL ? o->end_hour : e->segs[n].start_hour;
-        if (e->segs[s].qty > 0 && from < to && (hmask_range(from, to) & ~om) != 0)
+    for (cap_cursor c = cap_first(e, o); c.c != NIL; cap_next(&c)) {
+        int32_t from = cap_start(&c) > open ? cap_start(&c) : open;
+        int32_t to = cap_end(&c);
+        if (cap_qty(&c) > 0 && from < to && (hmask_range(from, to) & ~om) != 0)
             return fail(k, "offer %llu hour mask misses hours %d..%d with capacity",
                         (unsigned long long)o->id, from, to);
     }
@@ -266,6 +251,9 @@ int matcher_check(const matcher_engine *e, char *err, size_t errlen)
     }
     if (rc == 0 && k.seen != e->n_orders)
         rc = fail(&k, "%u orders in the book, %u allocated", k.seen, e->n_orders);
+    if (rc == 0 && k.bps != (uint64_t)e->cfg.max_segments - e->n_segs_free)
+        rc = fail(&k, "%llu capacity breakpoints in the book, %u counted in use", (unsigned long long)k.bps,
+                  e->cfg.max_segments - e->n_segs_free);
     if (rc == 0)
         rc = check_accounts(&k);
     free(k.held);

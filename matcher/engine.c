@@ -155,9 +155,8 @@ void matcher_destroy(matcher_engine *e)
     table_free(e->idmap.slots);
     table_free(e->levels);
     table_free(e->lvmap.slots);
-    table_free(e->segs);
+    table_free(e->chunks);
     table_free(e->omask);
-    table_free(e->segskip);
     table_free(e->lvsum);
     table_free(e->bucket_head);
     table_free(e->bucket_tail);
@@ -181,9 +180,8 @@ static bool alloc_tables(matcher_engine *e)
     e->idmap = (slot_map){.slots = table_alloc(map_size, sizeof(map_slot)), .mask = map_size - 1};
     e->levels = table_alloc((size_t)c->max_orders + 1, sizeof(level));
     e->lvmap = (slot_map){.slots = table_alloc(map_size, sizeof(map_slot)), .mask = map_size - 1};
-    e->segs = table_alloc((size_t)c->max_segments + 1, sizeof(seg));
+    e->chunks = table_alloc((size_t)c->max_segments + 1, sizeof(cap_chunk));
     e->omask = table_alloc((size_t)c->max_orders + 1, sizeof(hmask));
-    e->segskip = table_alloc((size_t)c->max_orders + 1, sizeof(seg_skip));
     e->lvsum = table_alloc((size_t)c->max_orders + 1, sizeof(level_sum));
     e->books = table_alloc(e->cat.n_markets ? e->cat.n_markets : 1, sizeof(market_book));
     e->bucket_head = table_alloc(EXPIRY_RING, sizeof(uint32_t));
@@ -193,8 +191,8 @@ static bool alloc_tables(matcher_engine *e)
     e->sp_avail = table_alloc(c->max_accounts, sizeof(int64_t));
     e->sp_steps = table_alloc(c->max_accounts, sizeof(uint32_t));
     e->sp_epoch = table_alloc(c->max_accounts, sizeof(uint32_t));
-    if (!e->accounts || !e->orders || !e->idmap.slots || !e->levels || !e->segs ||
-        !e->lvmap.slots || !e->omask || !e->segskip || !e->lvsum ||
+    if (!e->accounts || !e->orders || !e->idmap.slots || !e->levels || !e->chunks ||
+        !e->lvmap.slots || !e->omask || !e->lvsum ||
         !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_avail || !e->sp_steps ||
         !e->sp_epoch)
         return false;
@@ -220,8 +218,8 @@ static bool alloc_tables(matcher_engine *e)
  * tables, huge pages: docs/benchmarks.md "Memory per resting order"). */
 static void link_free_lists(matcher_engine *e)
 {
-    e->order_free = e->level_free = e->seg_free = NIL;
-    e->orders_hw = e->levels_hw = e->segs_hw = 0;
+    e->order_free = e->level_free = e->chunk_free = NIL;
+    e->orders_hw = e->levels_hw = e->chunks_hw = 0;
     e->n_segs_free = e->cfg.max_segments;
 }
 
@@ -298,7 +296,7 @@ void eng_order_end(matcher_engine *e, uint32_t slot, matcher_done_reason r)
         o->hold_micros = 0;
         eng_emit_balance(e, o->account);
     }
-    if (o->seg_head != NIL)
+    if (o->cap_head != NIL)
         cap_free_all(e, o);
     GPUX_ASSERT(a->open_orders > 0);
     a->open_orders--;

@@ -14,9 +14,10 @@
  *                     moves nothing they have yet to visit); any other
  *                     level that empties stays in place (count 0) until its
  *                     side is compacted at a safe point
- *   segs[]            offer capacity: per offer a linked list of
- *                     (first hour, qty) breakpoints, qty constant up to the
- *                     next breakpoint (or the offer's end)
+ *   chunks[]          offer capacity: per offer a list of (first hour,
+ *                     qty) breakpoints, qty constant up to the next
+ *                     breakpoint (or the offer's end), stored seven to a
+ *                     cache-line chunk
  *   buckets[]         expiry wheel: one list per hour, ring of
  *                     MATCHER_HORIZON_HOURS + 2 hours (every resting order
  *                     expires within the horizon, so a bucket only ever
@@ -60,7 +61,7 @@ typedef struct order {
     int32_t min_qty;
     int32_t min_hours;
     uint32_t provider_lock;     /* bids with single_provider, after a fill */
-    uint32_t seg_head;          /* offers: first capacity breakpoint */
+    uint32_t cap_head;          /* offers: first capacity chunk */
     uint8_t side;
     uint8_t tif;
     uint8_t single_provider;
@@ -174,22 +175,19 @@ static inline uint32_t level_win_n(const level *lv)
     return n;
 }
 
-typedef struct seg {
-    int32_t start_hour;
-    int32_t qty;
-    uint32_t next;
-} seg;
+/* An offer's capacity breakpoints, CAP_CHUNK_N to a cache line, in hour
+ * order along the chunks' next links (capacity.c, "Chunks"). Entry i
+ * holds qty GPUs from start_hour[i] until the next entry's start (in this
+ * chunk or the next) or the offer's end. */
+#define CAP_CHUNK_N 7
+typedef struct cap_chunk {
+    uint32_t next;              /* next chunk of the offer, NIL: the last */
+    uint32_t n;                 /* entries held, 1..CAP_CHUNK_N */
+    int32_t start_hour[CAP_CHUNK_N];
+    int32_t qty[CAP_CHUNK_N];
+} cap_chunk;
 
-/* Per offer slot: breakpoints to start a capacity walk from (capacity.c,
- * "Skip hints"). seg[k] is NIL or a breakpoint of this offer that starts
- * at hour[k]. */
-#define SEG_SKIPS 4
-typedef struct seg_skip {
-    uint32_t seg[SEG_SKIPS];
-    int32_t hour[SEG_SKIPS];
-} seg_skip;
-
-_Static_assert(sizeof(seg_skip) == 32, "seg_skip: two per cache line");
+_Static_assert(sizeof(cap_chunk) == 64, "cap_chunk: one cache line");
 
 #include "matcher/slotmap.h"
 
@@ -246,17 +244,17 @@ struct matcher_engine {
     slot_map lvmap;             /* (market, side, price) -> level slot */
 
     hmask *omask;               /* per order slot: an offer's hour mask */
-    seg_skip *segskip;          /* per order slot: an offer's skip hints */
     level_sum *lvsum;           /* per level slot: an ask level's hour mask
                                    or a bid level's window bounds, beside
                                    the levels so that a walk skipping a
                                    level reads 16 bytes, not the level, and
                                    the levels stay 24 bytes */
 
-    seg *segs;                  /* cfg.max_segments + 1 slots */
-    uint32_t seg_free;
-    uint32_t segs_hw;           /* as orders_hw, for segments */
-    uint32_t n_segs_free;
+    cap_chunk *chunks;          /* cfg.max_segments + 1 slots: every chunk
+                                   holds a breakpoint, so never short */
+    uint32_t chunk_free;
+    uint32_t chunks_hw;         /* as orders_hw, for chunks */
+    uint32_t n_segs_free;       /* breakpoints left of cfg.max_segments */
 
     market_book *books;         /* cat.n_markets */
     uint32_t *bucket_head;      /* EXPIRY_RING */
@@ -337,11 +335,13 @@ void bucket_insert(matcher_engine *e, uint32_t slot);
 void bucket_remove(matcher_engine *e, uint32_t slot);
 
 /* ---- offer capacity (capacity.c) ---- */
-uint32_t cap_init(matcher_engine *e, int32_t start_hour, int32_t qty);
+/* Gives offer o (no capacity yet) one breakpoint: qty from start_hour. */
+void cap_init(matcher_engine *e, order *o, int32_t start_hour, int32_t qty);
+/* Appends a breakpoint after o's last, held in chunk tail (NIL: o has
+ * none yet); returns the chunk now holding the last. For a snapshot load:
+ * hours ascending, and the caller has checked n_segs_free. */
+uint32_t cap_append(matcher_engine *e, order *o, uint32_t tail, int32_t start_hour, int32_t qty);
 void cap_free_all(matcher_engine *e, order *o);
-/* A new offer's hints (capacity.c, "Skip hints"): its slot may hold an
- * earlier order's. A loaded offer gets them from cap_update_summary. */
-void cap_skip_clear(matcher_engine *e, const order *o);
 int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 int32_t cap_max_open(const matcher_engine *e, const order *o);
 int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
@@ -350,6 +350,37 @@ void cap_prune(matcher_engine *e, order *o);
 void cap_add_all(matcher_engine *e, order *o, int32_t delta);
 void cap_update_summary(matcher_engine *e, order *o);
 bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
+
+/* Reads an offer's breakpoints in hour order:
+ *   for (cap_cursor k = cap_first(e, o); k.c != NIL; cap_next(&k)) ...
+ * Read only: a change to the list invalidates the cursor. */
+typedef struct cap_cursor {
+    const cap_chunk *chunks;
+    uint32_t c, i;              /* chunk and entry; c == NIL: past the end */
+    int32_t offer_end_hour;
+} cap_cursor;
+
+static inline cap_cursor cap_first(const matcher_engine *e, const order *o)
+{
+    return (cap_cursor){e->chunks, o->cap_head, 0, o->end_hour};
+}
+static inline int32_t cap_start(const cap_cursor *k) { return k->chunks[k->c].start_hour[k->i]; }
+static inline int32_t cap_qty(const cap_cursor *k) { return k->chunks[k->c].qty[k->i]; }
+/* Where entry k's capacity ends: the next entry's start or the offer's end. */
+static inline int32_t cap_end(const cap_cursor *k)
+{
+    const cap_chunk *ch = &k->chunks[k->c];
+    if (k->i + 1 < ch->n)
+        return ch->start_hour[k->i + 1];
+    return ch->next == NIL ? k->offer_end_hour : k->chunks[ch->next].start_hour[0];
+}
+static inline void cap_next(cap_cursor *k)
+{
+    if (++k->i == k->chunks[k->c].n) {
+        k->c = k->chunks[k->c].next;
+        k->i = 0;
+    }
+}
 
 /* ---- matching (match.c) ---- */
 bool match_bid_plan(matcher_engine *e, const order *b, uint32_t *n_steps);

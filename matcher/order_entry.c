@@ -174,8 +174,7 @@ static matcher_reason new_offer(matcher_engine *e, const matcher_cmd *c)
     order_from_cmd(e, c, &tmp);
     uint32_t slot = take_slot(e, &tmp);
     order *o = &e->orders[slot];
-    o->seg_head = cap_init(e, o->start_hour, o->qty);
-    cap_skip_clear(e, o);
+    cap_init(e, o, o->start_hour, o->qty);
     o->zero_until_hour = o->start_hour; /* qty > 0: nothing sold out yet */
     e->omask[slot] = hmask_range(o->start_hour, o->end_hour);
     /* The dry run needs the offer visible in the book at its priority. */

@@ -149,13 +149,13 @@ static void w_order(wbuf *w, const matcher_engine *e, const order *o)
     if (o->side != MATCHER_SELL)
         return;
     uint32_t n = 0;
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next)
+    for (cap_cursor k = cap_first(e, o); k.c != NIL; cap_next(&k))
         n++;
     w_u32(w, n);
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
+    for (cap_cursor k = cap_first(e, o); k.c != NIL; cap_next(&k)) {
         /* Past breakpoints are kept as they are; capacity reads ignore them. */
-        w_u32(w, (uint32_t)e->segs[s].start_hour);
-        w_u32(w, (uint32_t)e->segs[s].qty);
+        w_u32(w, (uint32_t)cap_start(&k));
+        w_u32(w, (uint32_t)cap_qty(&k));
     }
 }
 
@@ -278,12 +278,7 @@ static bool r_capacity(rbuf *r, matcher_engine *e, order *o)
         int32_t qty = (int32_t)r_u32(r);
         if (r->bad)
             return false;
-        uint32_t s = cap_init(e, start, qty);
-        if (tail == NIL)
-            o->seg_head = s;
-        else
-            e->segs[tail].next = s;
-        tail = s;
+        tail = cap_append(e, o, tail, start, qty);
     }
     return true;
 }

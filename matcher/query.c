@@ -114,14 +114,12 @@ static uint64_t h_add(uint64_t h, uint64_t v) { return mix64(h ^ mix64(v + 0x9E3
 
 static uint64_t hash_capacity(const matcher_engine *e, const order *o, uint64_t h)
 {
-    for (uint32_t s = o->seg_head; s != NIL; s = e->segs[s].next) {
-        uint32_t n = e->segs[s].next;
-        int32_t end = n == NIL ? o->end_hour : e->segs[n].start_hour;
-        if (end <= e->now_hour)
+    for (cap_cursor k = cap_first(e, o); k.c != NIL; cap_next(&k)) {
+        if (cap_end(&k) <= e->now_hour)
             continue;
-        int32_t start = e->segs[s].start_hour > e->now_hour ? e->segs[s].start_hour : (int32_t)e->now_hour;
+        int32_t start = cap_start(&k) > e->now_hour ? cap_start(&k) : (int32_t)e->now_hour;
         h = h_add(h, (uint64_t)(uint32_t)start);
-        h = h_add(h, (uint64_t)(uint32_t)e->segs[s].qty);
+        h = h_add(h, (uint64_t)(uint32_t)cap_qty(&k));
     }
     return h;
 }
