@@ -259,22 +259,37 @@ void cap_update_summary(matcher_engine *e, order *o)
 int32_t cap_max_open(const matcher_engine *e, const order *o)
 {
     int32_t now = (int32_t)e->now_hour;
-    if (o->end_hour <= now)
-        return 0;
-    uint32_t p, c = o->cap_head;
-    uint32_t i = 0;
-    if (e->chunks[c].start_hour[0] <= now) { /* skip what ends by now */
-        c = chunk_for(e, o, now, &p);
-        i = entry_for(&e->chunks[c], now);
-    }
     int32_t best = 0;
-    for (; c != NIL; c = e->chunks[c].next, i = 0) {
+    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
         const cap_chunk *k = &e->chunks[c];
-        for (; i < k->n; i++)
-            if (k->qty[i] > best)
+        int32_t next_start = k->next == NIL ? o->end_hour : e->chunks[k->next].start_hour[0];
+        if (next_start <= now)
+            continue; /* all of it ends by now */
+        for (uint32_t i = 0; i < k->n; i++) {
+            int32_t end = i + 1 < k->n ? k->start_hour[i + 1] : next_start;
+            if (end > now && k->qty[i] > best)
                 best = k->qty[i];
+        }
     }
     return best;
+}
+
+bool cap_sold_out(const matcher_engine *e, const order *o)
+{
+    int32_t now = (int32_t)e->now_hour;
+    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
+        const cap_chunk *k = &e->chunks[c];
+        for (uint32_t i = 0; i < k->n; i++) {
+            if (k->qty[i] == 0)
+                continue;
+            int32_t end = i + 1 < k->n ? k->start_hour[i + 1]
+                        : k->next == NIL ? o->end_hour
+                                         : e->chunks[k->next].start_hour[0];
+            if (end > now)
+                return false; /* most offers: the first breakpoint */
+        }
+    }
+    return true;
 }
 
 int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)

@@ -344,6 +344,8 @@ uint32_t cap_append(matcher_engine *e, order *o, uint32_t tail, int32_t start_ho
 void cap_free_all(matcher_engine *e, order *o);
 int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int32_t to_hour);
 int32_t cap_max_open(const matcher_engine *e, const order *o);
+/* cap_max_open(e, o) == 0, stopping at the first open hour with capacity. */
+bool cap_sold_out(const matcher_engine *e, const order *o);
 int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
 void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty);
 void cap_prune(matcher_engine *e, order *o);

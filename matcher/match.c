@@ -454,7 +454,7 @@ static void fill(matcher_engine *e, uint32_t bslot, uint32_t oslot, int32_t qty)
 
     if (bslot != e->incoming && bid_remaining(b) == 0)
         eng_order_end(e, bslot, MATCHER_DONE_FILLED);
-    if (oslot != e->incoming && cap_max_open(e, o) == 0)
+    if (oslot != e->incoming && cap_sold_out(e, o))
         eng_order_end(e, oslot, MATCHER_DONE_FILLED);
 }
 
@@ -540,7 +540,7 @@ static bool sweep_bid(matcher_engine *e, const order *o, uint32_t s, int32_t ava
         return true;
     }
     match_bid(e, s);
-    return !(cap_max_open(e, o) == 0 || e->fills_left == 0);
+    return !(cap_sold_out(e, o) || e->fills_left == 0);
 }
 
 /* Offer o against the bids of level l, in FIFO order. Returns false when
@@ -639,7 +639,7 @@ static __attribute__((noinline)) void sweep_bids(matcher_engine *e, uint32_t osl
         if (!bid_level_may_use(e, l, o, open_start))
             continue; /* no bid here fits the offer's hours */
         if (!sweep_level(e, oslot, l)) {
-            if (cap_max_open(e, o) == 0)
+            if (cap_sold_out(e, o))
                 return;
             goto budget_spent;
         }

@@ -101,7 +101,7 @@ static void emit_order(matcher_engine *e, uint16_t type, const order *o)
 
 static bool order_exhausted(const matcher_engine *e, const order *o)
 {
-    return o->side == MATCHER_BUY ? bid_remaining(o) == 0 : cap_max_open(e, o) == 0;
+    return o->side == MATCHER_BUY ? bid_remaining(o) == 0 : cap_sold_out(e, o);
 }
 
 /* After matching: the incoming order ends (filled, or ioc/fok rest) or
