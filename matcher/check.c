@@ -177,6 +177,10 @@ static int check_side(checker *k, uint32_t m, int si)
     const book_side *bs = &e->books[m].side[si];
     uint8_t side = si == 0 ? MATCHER_BUY : MATCHER_SELL;
     uint32_t empty = 0;
+    if (bs->keys != bs->keys_base + bs->front || bs->lvl != bs->lvl_base + bs->front ||
+        bs->n_levels > bs->cap_levels || bs->front + bs->n_levels > 2 * bs->cap_levels)
+        return fail(k, "market %u side %d arrays: %u levels from %u of 2 x %u", m, si, bs->n_levels, bs->front,
+                    bs->cap_levels);
     for (uint32_t i = 0; i < bs->n_levels; i++) {
         const level *lv = &e->levels[bs->lvl[i]];
         if (i > 0 && bs->keys[i - 1] >= bs->keys[i])

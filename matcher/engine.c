@@ -126,6 +126,15 @@ static void *table_alloc(size_t n, size_t size)
     return p + TABLE_HEADER_BYTES;
 }
 
+/* table_alloc on small pages whatever the size (calloc). */
+static void *table_alloc_small(size_t n, size_t size)
+{
+    if (size && n > (SIZE_MAX - TABLE_HEADER_BYTES) / size)
+        return NULL;
+    uint8_t *p = calloc(1, n * size + TABLE_HEADER_BYTES);
+    return p ? p + TABLE_HEADER_BYTES : NULL;
+}
+
 static void table_free(void *data)
 {
     if (!data)
@@ -145,8 +154,8 @@ void matcher_destroy(matcher_engine *e)
     if (e->books) {
         for (uint32_t m = 0; m < e->cat.n_markets; m++)
             for (int s = 0; s < 2; s++) {
-                table_free(e->books[m].side[s].keys);
-                table_free(e->books[m].side[s].lvl);
+                table_free(e->books[m].side[s].keys_base);
+                table_free(e->books[m].side[s].lvl_base);
             }
     }
     table_free(e->books);
@@ -200,10 +209,17 @@ static bool alloc_tables(matcher_engine *e)
         for (int s = 0; s < 2; s++) {
             book_side *bs = &e->books[m].side[s];
             bs->cap_levels = c->max_orders_per_market + 1;
-            bs->keys = table_alloc(bs->cap_levels, sizeof(int32_t));
-            bs->lvl = table_alloc(bs->cap_levels, sizeof(uint32_t));
-            if (!bs->keys || !bs->lvl)
+            /* room for cap_levels on either side of the start (book.c,
+             * side_insert); small pages: a side uses a sliver of its
+             * span, and a huge page per array would make 2 MiB of each
+             * resident */
+            bs->keys_base = table_alloc_small((size_t)bs->cap_levels * 2, sizeof(int32_t));
+            bs->lvl_base = table_alloc_small((size_t)bs->cap_levels * 2, sizeof(uint32_t));
+            if (!bs->keys_base || !bs->lvl_base)
                 return false;
+            bs->front = bs->cap_levels;
+            bs->keys = bs->keys_base + bs->front;
+            bs->lvl = bs->lvl_base + bs->front;
         }
     for (uint32_t m = 0; m < e->cat.n_markets; m++)
         e->books[m].plan_epoch = 1;

@@ -194,14 +194,18 @@ _Static_assert(sizeof(cap_chunk) == 64, "cap_chunk: one cache line");
 typedef struct book_side {
     uint32_t n_levels;          /* including empty ones */
     uint32_t n_empty;           /* levels with count 0 awaiting compaction */
-    uint32_t cap_levels;
-    int32_t *keys;              /* ascending sort key: -price for asks,
-                                   price for bids, so the best is last;
-                                   32 bits (prices are at most $1000 =
-                                   1e9 micros) so that a new level's
-                                   memmove and the binary search touch
-                                   less memory */
+    uint32_t cap_levels;        /* most entries the side holds */
+    uint32_t front;             /* free entries before keys[0] and lvl[0] */
+    int32_t *keys;              /* keys[0 .. n_levels): ascending sort
+                                   key: -price for asks, price for bids,
+                                   so the best is last; 32 bits (prices
+                                   are at most $1000 = 1e9 micros) so that
+                                   a new level's memmove and the binary
+                                   search touch less memory */
     uint32_t *lvl;              /* level slots in key order (best last) */
+    int32_t *keys_base;         /* 2 * cap_levels entries each: keys and */
+    uint32_t *lvl_base;         /* lvl start `front` entries in (book.c,
+                                   side_insert) */
 } book_side;
 
 typedef struct market_book {
