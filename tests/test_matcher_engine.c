@@ -88,6 +88,48 @@ static void test_simple_trade_moves_money_exactly(void **state)
     matcher_destroy(e);
 }
 
+/* A side's level arrays have room before the first entry and after the
+ * last, and a new level moves the shorter part (book.c, side_insert).
+ * With 4 orders per market (arrays of 2 x 5 entries) new levels at the
+ * worst end use up the room before, then the room after, then both ends
+ * again, compacting as empties pile up; the checker (arrays, sort order,
+ * level map) runs after every command. */
+static void test_level_arrays_use_both_rooms(void **state)
+{
+    (void)state;
+    matcher_catalog cat = {0};
+    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", 1, 100), 0);
+    matcher_config cfg;
+    matcher_config_default(&cfg);
+    cfg.max_accounts = 8;
+    cfg.max_orders = 16;
+    cfg.max_orders_per_market = 4;
+    cfg.max_segments = 20000;
+    matcher_engine *e = matcher_create(&cat, &cfg);
+    assert_non_null(e);
+    sink s = {0};
+    const int64_t now = 500000;
+    char err[256];
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = now}, &s), MATCHER_OK);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_PROVIDER}, &s), 0);
+    /* a resting best offer, so that cancelled worse levels stay as empties */
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1, .qty = 1,
+                                          .price_micros = 1000000, .start_hour = now, .end_hour = now + 4}, &s), 0);
+    uint64_t id = 2;
+    for (int k = 1; k <= 60; k++, id++) {
+        /* worst end (dearer) for 40 rounds, then alternately the best end */
+        int64_t price = k <= 40 || k % 2 ? 1000000 + 100 * k : 1000000 - 100 * k;
+        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1,
+                                              .qty = 1, .price_micros = price, .start_hour = now,
+                                              .end_hour = now + 4}, &s), 0);
+        assert_int_equal(matcher_check(e, err, sizeof err), 0);
+        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CANCEL, .account = 1, .order_id = id}, &s), 0);
+        if (matcher_check(e, err, sizeof err) != 0)
+            fail_msg("round %d: %s", k, err);
+    }
+    matcher_destroy(e);
+}
+
 /* The exchange-wide total of deposits ever made cannot overflow int64:
  * the deposit that would pass it is refused balance_limit and changes
  * nothing (each account is capped at $1e11, so ~93 full accounts reach
@@ -261,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_trade_moves_money_exactly),
         cmocka_unit_test(test_deposit_total_cannot_overflow),
+        cmocka_unit_test(test_level_arrays_use_both_rooms),
         cmocka_unit_test(test_random_streams_keep_invariants),
         cmocka_unit_test(test_save_load_round_trip_every_command),
     };
