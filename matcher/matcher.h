@@ -84,7 +84,9 @@ typedef struct matcher_config {
     uint32_t max_accounts;          /* fee account included */
     uint32_t max_orders;            /* resting orders, all markets */
     uint32_t max_orders_per_market; /* resting orders in one market */
-    uint32_t max_segments;          /* offer capacity segments, all offers */
+    uint32_t max_segments;          /* offer capacity breakpoints, all offers
+                                       (64 B of address space each, resident
+                                       as used: capacity.c, "Chunks") */
     int32_t maker_fee_bps;          /* 0..MATCHER_MAX_FEE_BPS */
     int32_t taker_fee_bps;          /* 0..MATCHER_MAX_FEE_BPS */
 } matcher_config;
