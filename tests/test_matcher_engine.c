@@ -44,6 +44,22 @@ static matcher_engine *small_engine(void)
     return e;
 }
 
+/* One market (H100 us-east, lot as given, tick 100) and the limits given. */
+static matcher_engine *one_market_engine(int32_t lot, uint32_t accounts, uint32_t orders, uint32_t per_market)
+{
+    matcher_catalog cat = {0};
+    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", lot, 100), 0);
+    matcher_config cfg;
+    matcher_config_default(&cfg);
+    cfg.max_accounts = accounts;
+    cfg.max_orders = orders;
+    cfg.max_orders_per_market = per_market;
+    cfg.max_segments = 10000;
+    matcher_engine *e = matcher_create(&cat, &cfg);
+    assert_non_null(e);
+    return e;
+}
+
 static matcher_reason run(matcher_engine *e, matcher_cmd c, sink *s)
 {
     return matcher_apply(e, &c, collect, s);
@@ -97,16 +113,7 @@ static void test_simple_trade_moves_money_exactly(void **state)
 static void test_level_arrays_use_both_rooms(void **state)
 {
     (void)state;
-    matcher_catalog cat = {0};
-    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", 1, 100), 0);
-    matcher_config cfg;
-    matcher_config_default(&cfg);
-    cfg.max_accounts = 8;
-    cfg.max_orders = 16;
-    cfg.max_orders_per_market = 4;
-    cfg.max_segments = 20000;
-    matcher_engine *e = matcher_create(&cat, &cfg);
-    assert_non_null(e);
+    matcher_engine *e = one_market_engine(1, 8, 16, 4);
     sink s = {0};
     const int64_t now = 500000;
     char err[256];
@@ -137,16 +144,7 @@ static void test_level_arrays_use_both_rooms(void **state)
 static void test_deposit_total_cannot_overflow(void **state)
 {
     (void)state;
-    matcher_catalog cat = {0};
-    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", 8, 100), 0);
-    matcher_config cfg;
-    matcher_config_default(&cfg);
-    cfg.max_accounts = 200;
-    cfg.max_orders = 16;
-    cfg.max_orders_per_market = 16;
-    cfg.max_segments = 10000;
-    matcher_engine *e = matcher_create(&cat, &cfg);
-    assert_non_null(e);
+    matcher_engine *e = one_market_engine(8, 200, 16, 16);
     matcher_reason last = MATCHER_OK;
     uint32_t accepted = 0;
     for (uint32_t a = 1; a < 200 && last == MATCHER_OK; a++) {
