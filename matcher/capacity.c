@@ -138,15 +138,16 @@ void cap_free_all(matcher_engine *e, order *o)
 /* ---- finding an hour ---- */
 
 /* The chunk holding the last breakpoint that starts at or before hour
- * (the offer's first breakpoint starts at or before it), and in *prev the
- * chunk before it (NIL: it is the first). */
+ * (the offer's first breakpoint starts at or before it), and in *prev,
+ * unless NULL, the chunk before it (NIL: it is the first). */
 static uint32_t chunk_for(const matcher_engine *e, const order *o, int32_t hour, uint32_t *prev)
 {
     uint32_t p = NIL, c = o->cap_head;
     GPUX_ASSERT(c != NIL && e->chunks[c].start_hour[0] <= hour);
     for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].start_hour[0] <= hour; c = nx)
         p = c;
-    *prev = p;
+    if (prev)
+        *prev = p;
     return c;
 }
 
@@ -189,8 +190,7 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
         return 0; /* the window starts in the sold-out prefix */
     if (o->zero_blocks & blocks_inside(o, from_hour, to_hour))
         return 0; /* the window holds a block with a sold-out hour */
-    uint32_t p;
-    const cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, &p)];
+    const cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
     uint32_t i = entry_for(k, from_hour);
     int32_t best = k->qty[i];
     while (best > 0) {
@@ -296,8 +296,7 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)
 {
     if (hour < e->now_hour || hour < o->start_hour || hour >= o->end_hour)
         return 0;
-    uint32_t p;
-    const cap_chunk *k = &e->chunks[chunk_for(e, o, hour, &p)];
+    const cap_chunk *k = &e->chunks[chunk_for(e, o, hour, NULL)];
     return k->qty[entry_for(k, hour)];
 }
 
@@ -314,9 +313,7 @@ void cap_prune(matcher_engine *e, order *o)
     }
     o->cap_head = c;
     cap_chunk *k = &e->chunks[c];
-    uint32_t d = entry_for(k, now); /* entries before d end by now */
-    if (k->start_hour[0] > now)
-        d = 0;
+    uint32_t d = entry_for(k, now); /* entries before d end by now (0 if all start later) */
     if (d > 0) {
         memmove(&k->start_hour[0], &k->start_hour[d], (k->n - d) * sizeof k->start_hour[0]);
         memmove(&k->qty[0], &k->qty[d], (k->n - d) * sizeof k->qty[0]);
@@ -390,7 +387,7 @@ static void entry_remove(matcher_engine *e, order *o, uint32_t prev, uint32_t c,
  * offer). */
 static void cap_split(matcher_engine *e, const order *o, int32_t hour)
 {
-    uint32_t p, c = chunk_for(e, o, hour, &p);
+    uint32_t c = chunk_for(e, o, hour, NULL);
     const cap_chunk *k = &e->chunks[c];
     uint32_t i = entry_for(k, hour);
     if (k->start_hour[i] != hour)
@@ -417,8 +414,7 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
     cap_split(e, o, from_hour);
     if (to_hour < o->end_hour)
         cap_split(e, o, to_hour);
-    uint32_t p;
-    cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, &p)];
+    cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
     for (uint32_t i = entry_for(k, from_hour); k->start_hour[i] < to_hour;) {
         GPUX_ASSERT(k->qty[i] >= qty);
         k->qty[i] -= qty;

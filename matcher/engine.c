@@ -111,28 +111,25 @@ static void *table_map(size_t bytes)
     return (uint8_t *)start + TABLE_HEADER_BYTES;
 }
 
-/* A zeroed table of n elements of size bytes, or NULL (too large, no
- * memory). Free with table_free. */
+/* A zeroed table of n elements of size bytes on small pages whatever
+ * its size (calloc), or NULL (too large, no memory). Free with
+ * table_free. */
+static void *table_alloc_small(size_t n, size_t size)
+{
+    if (size && n > (SIZE_MAX - TABLE_HUGE_BYTES * 2) / size)
+        return NULL;
+    uint8_t *p = calloc(1, n * size + TABLE_HEADER_BYTES); /* malloc's alignment (16) keeps size_t's */
+    return p ? p + TABLE_HEADER_BYTES : NULL;
+}
+
+/* As table_alloc_small, but a table of TABLE_MAP_MIN_BYTES or more is
+ * mapped on huge pages (see above). */
 static void *table_alloc(size_t n, size_t size)
 {
     if (size && n > (SIZE_MAX - TABLE_HUGE_BYTES * 2) / size)
         return NULL;
     size_t bytes = n * size + TABLE_HEADER_BYTES;
-    if (bytes >= TABLE_MAP_MIN_BYTES)
-        return table_map(bytes);
-    uint8_t *p = calloc(1, bytes); /* malloc's alignment (16) keeps size_t's */
-    if (!p)
-        return NULL;
-    return p + TABLE_HEADER_BYTES;
-}
-
-/* table_alloc on small pages whatever the size (calloc). */
-static void *table_alloc_small(size_t n, size_t size)
-{
-    if (size && n > (SIZE_MAX - TABLE_HEADER_BYTES) / size)
-        return NULL;
-    uint8_t *p = calloc(1, n * size + TABLE_HEADER_BYTES);
-    return p ? p + TABLE_HEADER_BYTES : NULL;
+    return bytes >= TABLE_MAP_MIN_BYTES ? table_map(bytes) : table_alloc_small(n, size);
 }
 
 static void table_free(void *data)

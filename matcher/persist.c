@@ -273,12 +273,18 @@ static bool r_capacity(rbuf *r, matcher_engine *e, order *o)
     if (r->bad || n == 0 || n > (uint32_t)MATCHER_MAX_WINDOW_HOURS || n > e->n_segs_free)
         return false;
     uint32_t tail = NIL;
+    int32_t prev_start = INT32_MIN, prev_qty = -1;
     for (uint32_t i = 0; i < n; i++) {
         int32_t start = (int32_t)r_u32(r);
         int32_t qty = (int32_t)r_u32(r);
-        if (r->bad)
+        /* what check.c requires of a list: ascending inside the window,
+         * 0..qty, canonical (capacity walks assume all of it) */
+        if (r->bad || start <= prev_start || start < o->start_hour || start >= o->end_hour || qty < 0 ||
+            qty > o->qty || qty == prev_qty)
             return false;
         tail = cap_append(e, o, tail, start, qty);
+        prev_start = start;
+        prev_qty = qty;
     }
     return true;
 }

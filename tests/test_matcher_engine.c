@@ -45,16 +45,23 @@ static matcher_engine *small_engine(void)
 }
 
 /* One market (H100 us-east, lot as given, tick 100) and the limits given. */
+static void one_market(matcher_catalog *cat, matcher_config *cfg, int32_t lot, uint32_t accounts, uint32_t orders,
+                       uint32_t per_market)
+{
+    *cat = (matcher_catalog){0};
+    assert_int_equal(matcher_catalog_add(cat, "H100", "us-east", lot, 100), 0);
+    matcher_config_default(cfg);
+    cfg->max_accounts = accounts;
+    cfg->max_orders = orders;
+    cfg->max_orders_per_market = per_market;
+    cfg->max_segments = 10000;
+}
+
 static matcher_engine *one_market_engine(int32_t lot, uint32_t accounts, uint32_t orders, uint32_t per_market)
 {
-    matcher_catalog cat = {0};
-    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", lot, 100), 0);
+    matcher_catalog cat;
     matcher_config cfg;
-    matcher_config_default(&cfg);
-    cfg.max_accounts = accounts;
-    cfg.max_orders = orders;
-    cfg.max_orders_per_market = per_market;
-    cfg.max_segments = 10000;
+    one_market(&cat, &cfg, lot, accounts, orders, per_market);
     matcher_engine *e = matcher_create(&cat, &cfg);
     assert_non_null(e);
     return e;
@@ -134,6 +141,90 @@ static void test_level_arrays_use_both_rooms(void **state)
         if (matcher_check(e, err, sizeof err) != 0)
             fail_msg("round %d: %s", k, err);
     }
+    matcher_destroy(e);
+}
+
+/* persist.c's trailer: FNV-1a over the body, then a final mix. Written
+ * out here so that the test can forge a snapshot that passes it. */
+static uint64_t snapshot_digest(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A snapshot whose checksum is right but whose capacity list is not (out
+ * of order, outside the window, above the offer's qty, not canonical) is
+ * refused as malformed, before any capacity walk sees it: the walks
+ * assume what check.c checks. */
+static void test_load_refuses_bad_capacity_lists(void **state)
+{
+    (void)state;
+    matcher_engine *e = one_market_engine(8, 8, 16, 16);
+    sink s = {0};
+    const int64_t now = 500000;
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = now}, &s), MATCHER_OK);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_PROVIDER}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_BUYER}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_DEPOSIT, .account = 2, .amount_micros = 1000000000}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1, .qty = 16,
+                                          .price_micros = 2000000, .start_hour = now, .end_hour = now + 48}, &s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 2, .qty = 8,
+                                          .price_micros = 2500000, .start_hour = now + 10, .end_hour = now + 34}, &s), 0);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(matcher_save(e, &buf, &len), 0);
+    /* the offer's list: 3 breakpoints, (now, 16) (now + 10, 8) (now + 34, 16) */
+    uint8_t want[28];
+    const uint32_t list[7] = {3, (uint32_t)now, 16, (uint32_t)now + 10, 8, (uint32_t)now + 34, 16};
+    for (int i = 0; i < 7; i++)
+        put_u32(&want[4 * i], list[i]);
+    size_t at = 0;
+    while (at + sizeof want <= len && memcmp(buf + at, want, sizeof want) != 0)
+        at++;
+    assert_true(at + sizeof want <= len);
+    /* byte offsets in the list of: 2nd start, 2nd qty, 3rd qty */
+    const struct { size_t off; uint32_t v; } bad[] = {
+        {12, (uint32_t)now - 1},  /* 2nd start before the first (and the window) */
+        {12, (uint32_t)now + 40}, /* 2nd start after the third */
+        {20, (uint32_t)now + 48}, /* 3rd start at the offer's end */
+        {16, 17},                 /* 2nd qty above the offer's 16 */
+        {16, 16},                 /* 2nd qty equal to its neighbours: not canonical */
+        {16, (uint32_t)-1},       /* 2nd qty negative */
+    };
+    char err[256];
+    matcher_catalog cat;
+    matcher_config cfg;
+    one_market(&cat, &cfg, 8, 8, 16, 16);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        uint8_t *forged = malloc(len);
+        assert_non_null(forged);
+        memcpy(forged, buf, len);
+        put_u32(forged + at + bad[k].off, bad[k].v);
+        uint64_t d = snapshot_digest(forged, len - 8);
+        for (int i = 0; i < 8; i++)
+            forged[len - 8 + i] = (uint8_t)(d >> (8 * i));
+        matcher_engine *f = matcher_load(&cat, &cfg, forged, len, err, sizeof err);
+        if (f)
+            fail_msg("forged list %zu was loaded", k);
+        assert_string_equal(err, "snapshot body malformed");
+        free(forged);
+    }
+    /* the unforged buffer loads */
+    matcher_engine *f = matcher_load(&cat, &cfg, buf, len, err, sizeof err);
+    assert_non_null(f);
+    matcher_destroy(f);
+    free(buf);
     matcher_destroy(e);
 }
 
@@ -302,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_simple_trade_moves_money_exactly),
         cmocka_unit_test(test_deposit_total_cannot_overflow),
         cmocka_unit_test(test_level_arrays_use_both_rooms),
+        cmocka_unit_test(test_load_refuses_bad_capacity_lists),
         cmocka_unit_test(test_random_streams_keep_invariants),
         cmocka_unit_test(test_save_load_round_trip_every_command),
     };
