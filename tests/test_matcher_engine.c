@@ -72,21 +72,28 @@ static matcher_reason run(matcher_engine *e, matcher_cmd c, sink *s)
     return matcher_apply(e, &c, collect, s);
 }
 
+/* In market 0 (lot 8), with the clock at now: provider 1, buyer 2 with
+ * $1000; provider 1 offers 16 GPUs for 48 h at $2.00 and buyer 2 bids 8
+ * GPUs for 24 h at $2.50, hours 10..34: one trade. */
+static void one_trade(matcher_engine *e, sink *s, int64_t now)
+{
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = now}, s), MATCHER_OK);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_PROVIDER}, s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_BUYER}, s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_DEPOSIT, .account = 2, .amount_micros = 1000000000}, s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1, .qty = 16,
+                                          .price_micros = 2000000, .start_hour = now, .end_hour = now + 48}, s), 0);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 2, .qty = 8,
+                                          .price_micros = 2500000, .start_hour = now + 10, .end_hour = now + 34}, s), 0);
+}
+
 static void test_simple_trade_moves_money_exactly(void **state)
 {
     (void)state;
     matcher_engine *e = small_engine();
     sink s = {0};
     const int64_t now = 500000;
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = now}, &s), MATCHER_OK);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_PROVIDER}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_BUYER}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_DEPOSIT, .account = 2, .amount_micros = 1000000000}, &s), 0);
-    /* offer 16 GPUs for 48 h at $2.00; bid 8 GPUs for 24 h at $2.50 */
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1, .qty = 16,
-                                          .price_micros = 2000000, .start_hour = now, .end_hour = now + 48}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 2, .qty = 8,
-                                          .price_micros = 2500000, .start_hour = now + 10, .end_hour = now + 34}, &s), 0);
+    one_trade(e, &s, now);
     assert_int_equal(s.trades, 1);
     const matcher_fill_info *f = &s.last_trade.u.fill;
     assert_int_equal(f->price_micros, 2000000); /* the earlier order's price */
@@ -173,14 +180,7 @@ static void test_load_refuses_bad_capacity_lists(void **state)
     matcher_engine *e = one_market_engine(8, 8, 16, 16);
     sink s = {0};
     const int64_t now = 500000;
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = now}, &s), MATCHER_OK);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_PROVIDER}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = MATCHER_ROLE_BUYER}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_DEPOSIT, .account = 2, .amount_micros = 1000000000}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 1, .qty = 16,
-                                          .price_micros = 2000000, .start_hour = now, .end_hour = now + 48}, &s), 0);
-    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 2, .qty = 8,
-                                          .price_micros = 2500000, .start_hour = now + 10, .end_hour = now + 34}, &s), 0);
+    one_trade(e, &s, now);
     uint8_t *buf;
     size_t len;
     assert_int_equal(matcher_save(e, &buf, &len), 0);
