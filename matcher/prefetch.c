@@ -28,6 +28,7 @@
 #include "matcher/engine_internal.h"
 
 #define PREFETCH_NEW_IDS 2
+#define PREFETCH_DEEP_ORDERS 65536 /* resting orders: ~8 MB of order lines */
 
 static void touch(const void *p)
 {
@@ -86,8 +87,37 @@ static void hop_targets(const matcher_engine *e, const matcher_cmd *c)
     }
 }
 
-/* Hop 3: what taking the order out of (or into) its lists writes. */
-static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c)
+/* The level map key of the price a replace moves order o to. */
+static bool replace_key(const matcher_cmd *c, const order *o, uint64_t *hk)
+{
+    if (c->type != MATCHER_CMD_REPLACE || c->price_micros <= 0 || c->price_micros > MATCHER_MAX_PRICE_MICROS ||
+        c->price_micros == o->price_micros)
+        return false;
+    *hk = level_hkey(o->market, side_index(o->side), c->price_micros);
+    return true;
+}
+
+/* Hop 2b, a command after hop 2: the level map slot of the price a
+ * replace moves its order to (the order's line, asked for by hop 2, says
+ * which market and side). */
+static void hop_replace_map(const matcher_engine *e, const matcher_cmd *c)
+{
+    uint64_t hk;
+    uint32_t slot = c->type == MATCHER_CMD_REPLACE ? named_order(e, c) : NIL;
+    if (slot != NIL && replace_key(c, &e->orders[slot], &hk))
+        slotmap_prefetch(&e->lvmap, hk);
+}
+
+/* The level a replace moves order o to, if it exists now (else NIL). */
+static uint32_t new_level(const matcher_engine *e, const matcher_cmd *c, const order *o)
+{
+    uint64_t hk;
+    return replace_key(c, o, &hk) ? slotmap_find(&e->lvmap, hk) : NIL;
+}
+
+/* Hop 3: what taking the order out of (or into) its lists writes. deep:
+ * hop 2b ran for this command (see matcher_prefetch). */
+static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c, bool deep)
 {
     uint64_t hk;
     if (c->type == MATCHER_CMD_NEW_ORDER && new_order_key(e, c, &hk)) {
@@ -116,8 +146,15 @@ static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c)
         touch((const char *)&e->orders[o->next] + 64); /* its prev link */
     if (o->account < e->n_accounts)
         touch(&e->accounts[o->account]);
-    if (c->type == MATCHER_CMD_REPLACE && c->price_micros > 0 && c->price_micros <= MATCHER_MAX_PRICE_MICROS)
-        slotmap_prefetch(&e->lvmap, level_hkey(o->market, side_index(o->side), c->price_micros));
+    if (deep) { /* hop 2b asked for the level map slot: now the level */
+        uint32_t l = new_level(e, c, o);
+        if (l != NIL) {
+            touch(&e->levels[l]);
+            touch(&e->lvsum[l]);
+        }
+    } else if (replace_key(c, o, &hk)) {
+        slotmap_prefetch(&e->lvmap, hk);
+    }
     if (c->type == MATCHER_CMD_CANCEL && o->in_bucket) {
         if (o->xprev != NIL)
             touch((const char *)&e->orders[o->xprev] + 64);
@@ -131,12 +168,20 @@ void matcher_prefetch(const matcher_engine *e, const matcher_cmd *ahead, uint32_
     GPUX_ASSERT(e && (ahead || n_ahead == 0));
     if (n_ahead == 0)
         return;
-    _Static_assert(MATCHER_PREFETCH_AHEAD == 5, "the hops below use ahead[0], [2], [4]");
+    _Static_assert(MATCHER_PREFETCH_AHEAD == 5, "the hops below use ahead[0], [1], [2], [4]");
     if (n_ahead > 4)
         hop_maps(e, &ahead[4]);
     if (n_ahead > 2)
         hop_targets(e, &ahead[2]);
-    hop_neighbours(e, &ahead[0]);
+    /* A price move's new level is a third hop after the order (its level
+     * map slot, then the level): worth its instructions only when the
+     * book is far larger than the caches (matcher_gpu: replace ~10%
+     * faster against cancel in 7 of 7 pairs; matcher_classic, a book in
+     * L2: +3.7% instructions for misses L2 serves anyway). */
+    bool deep = e->n_orders >= PREFETCH_DEEP_ORDERS;
+    if (deep && n_ahead > 1)
+        hop_replace_map(e, &ahead[1]);
+    hop_neighbours(e, &ahead[0], deep);
     /* The id map slots the next new orders' ids will take. */
     for (uint64_t k = 0; k < PREFETCH_NEW_IDS; k++)
         slotmap_prefetch(&e->idmap, e->next_order_id + k);
