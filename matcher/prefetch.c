@@ -14,7 +14,10 @@
  * between hops, not one: in the throughput loop commands overlap and one
  * was too short a wait (build phase of matcher_gpu 794k/825k -> 980k/1.0M
  * ops/s, 2 of 2 pairs; the latency pass, where clock reads keep commands
- * apart, was within 5% either way). Every hop reads the
+ * apart, was within 5% either way). A price move has one hop more (the
+ * order, then its new price's level map slot, then the level), so in
+ * large books it gets hop 2b between hops 2 and 3, a command after each
+ * (see matcher_prefetch). Every hop reads the
  * engine as it is now; a command in between may change it (cancel the
  * order, empty the level), so a hint can be stale, never wrong: nothing
  * here writes, and every index read is checked before it is followed.
