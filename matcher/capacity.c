@@ -258,37 +258,18 @@ void cap_update_summary(matcher_engine *e, order *o)
 /* The most GPUs the offer has left in any open hour. */
 int32_t cap_max_open(const matcher_engine *e, const order *o)
 {
-    int32_t now = (int32_t)e->now_hour;
     int32_t best = 0;
-    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
-        const cap_chunk *k = &e->chunks[c];
-        int32_t next_start = k->next == NIL ? o->end_hour : e->chunks[k->next].start_hour[0];
-        if (next_start <= now)
-            continue; /* all of it ends by now */
-        for (uint32_t i = 0; i < k->n; i++) {
-            int32_t end = i + 1 < k->n ? k->start_hour[i + 1] : next_start;
-            if (end > now && k->qty[i] > best)
-                best = k->qty[i];
-        }
-    }
+    for (cap_cursor k = cap_first(e, o); k.c != NIL; cap_next(&k))
+        if (cap_qty(&k) > best && cap_end(&k) > e->now_hour)
+            best = cap_qty(&k);
     return best;
 }
 
 bool cap_sold_out(const matcher_engine *e, const order *o)
 {
-    int32_t now = (int32_t)e->now_hour;
-    for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
-        const cap_chunk *k = &e->chunks[c];
-        for (uint32_t i = 0; i < k->n; i++) {
-            if (k->qty[i] == 0)
-                continue;
-            int32_t end = i + 1 < k->n ? k->start_hour[i + 1]
-                        : k->next == NIL ? o->end_hour
-                                         : e->chunks[k->next].start_hour[0];
-            if (end > now)
-                return false; /* most offers: the first breakpoint */
-        }
-    }
+    for (cap_cursor k = cap_first(e, o); k.c != NIL; cap_next(&k))
+        if (cap_qty(&k) > 0 && cap_end(&k) > e->now_hour)
+            return false; /* most offers: the first breakpoint */
     return true;
 }
 
@@ -426,8 +407,8 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
         }
     }
     /* Re-merge at both edges (inner neighbours all moved by the same
-     * amount, so they stay distinct); the later edge first, so that the
-     * earlier one is found where it was. */
+     * amount, so they stay distinct); each merge finds its hour afresh,
+     * so a fold done by the first cannot mislead the second. */
     if (to_hour < o->end_hour)
         cap_merge(e, o, to_hour);
     cap_merge(e, o, from_hour);

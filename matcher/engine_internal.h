@@ -251,8 +251,8 @@ struct matcher_engine {
     level_sum *lvsum;           /* per level slot: an ask level's hour mask
                                    or a bid level's window bounds, beside
                                    the levels so that a walk skipping a
-                                   level reads 16 bytes, not the level, and
-                                   the levels stay 24 bytes */
+                                   level reads 16 bytes, not the level's
+                                   line */
 
     cap_chunk *chunks;          /* cfg.max_segments + 1 slots: every chunk
                                    holds a breakpoint, so never short */
