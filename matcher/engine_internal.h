@@ -52,15 +52,21 @@ typedef struct order {
     uint32_t account;
     int32_t start_hour;
     int32_t end_hour;
-    int32_t zero_until_hour;    /* offers: every open hour before it has no
-                                   capacity (near-term hours sell out first,
-                                   so most bids can skip such an offer in
-                                   O(1)); derived, recomputed on change */
+    union {                     /* one per side (order_provider_lock) */
+        uint32_t provider_lock; /* bids with single_provider, after a fill */
+        int32_t zero_until_hour; /* offers: every open hour before it has
+                                   no capacity (near-term hours sell out
+                                   first, so most bids can skip such an
+                                   offer in O(1)); derived, recomputed on
+                                   change */
+    };
     int32_t qty;                /* bids: total; offers: nominal per hour */
     int32_t filled_qty;         /* bids */
     int32_t min_qty;
     int32_t min_hours;
-    uint32_t provider_lock;     /* bids with single_provider, after a fill */
+    uint32_t walk_hint;         /* a slot some orders further along this
+                                   order's FIFO, or NIL: a prefetch hint,
+                                   never state (match.c, "Walk hints") */
     uint32_t cap_head;          /* offers: first capacity chunk */
     uint8_t side;
     uint8_t tif;
@@ -86,6 +92,11 @@ typedef struct order {
     int32_t plan_bound_qty;
     uint32_t plan_epoch;
 } order;
+
+/* How far along its FIFO an order's walk_hint points (match.c, "Walk
+ * hints"): 8 against 4 and 16, matcher_gpu's ioc_buy mean and p99 lower
+ * in 3 of 3 alternated pairs each (docs/benchmarks.md, ninth session). */
+#define WALK_HINT_AHEAD 8
 
 _Static_assert(sizeof(order) == 128, "order: two cache lines");
 _Static_assert(offsetof(order, zero_blocks) + sizeof(uint64_t) <= 64, "order: scan fields in the first line");
@@ -302,6 +313,14 @@ static inline int32_t order_open_start(const matcher_engine *e, const order *o)
     return o->start_hour > e->now_hour ? o->start_hour : (int32_t)e->now_hour;
 }
 static inline int32_t bid_remaining(const order *o) { return o->qty - o->filled_qty; }
+
+/* The provider a bid is bound to (0: none); an offer's is always 0 (its
+ * union member is zero_until_hour). Hashing, snapshots and queries read
+ * the lock through this. */
+static inline uint32_t order_provider_lock(const order *o)
+{
+    return o->side == MATCHER_BUY ? o->provider_lock : 0;
+}
 
 /* Widens a bid level's bounds to cover bid b (first: the bounds describe
  * no bid yet, e.g. the level was empty). */

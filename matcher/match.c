@@ -74,6 +74,42 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 #define PF_LEVELS 8
 #define PF_ORDERS 4
 
+/* Walk hints. A level's FIFO is a chain: each order's line says where
+ * the next one is, so a walk along a long level waits a whole miss per
+ * order. Counted in matcher_gpu: an ioc bid's plan read ~31 offers in
+ * ~3 levels, and 40% of the levels plans entered held more than 16
+ * offers (the cheapest asks gather the offers no bid's window fits);
+ * the bids behind a level's prefix were the largest stall of a sweep.
+ * So each order carries walk_hint, the slot WALK_HINT_AHEAD places
+ * further along its FIFO when the last walk passed it, and a walk asks
+ * for that order's line as it passes: from the second walk on, a long
+ * level's misses overlap WALK_HINT_AHEAD deep (jump pointers). Walks
+ * write the hints as they go. A hint is only ever prefetched, never
+ * followed: a stale one (that order left, its slot was reused) costs a
+ * wasted load and nothing else, so hints are not state (not hashed,
+ * saved or checked) and an order starts with none. WALK_HINT_AHEAD:
+ * engine_internal.h. */
+
+typedef struct hint_ring {
+    uint32_t slot[WALK_HINT_AHEAD]; /* the last orders passed, by count mod WALK_HINT_AHEAD */
+    uint32_t n;                     /* orders passed in this FIFO */
+} hint_ring;
+
+/* The walk reaches order slot s of a FIFO: asks for the order its hint
+ * names and makes s the hint of the order WALK_HINT_AHEAD places back. */
+static inline void walk_hint_pass(matcher_engine *e, hint_ring *r, uint32_t s)
+{
+    uint32_t h = e->orders[s].walk_hint;
+    GPUX_ASSERT(h <= e->cfg.max_orders);
+    if (h != NIL)
+        GPUX_PREFETCH(&e->orders[h]);
+    uint32_t k = r->n % WALK_HINT_AHEAD;
+    if (r->n >= WALK_HINT_AHEAD)
+        e->orders[r->slot[k]].walk_hint = s;
+    r->slot[k] = s;
+    r->n++;
+}
+
 /* Can ask level l give anything to a bid whose window has hour mask need?
  * (capacity.c, "Hour masks": false only when some hour of the window has
  * no capacity in any of the level's offers.) */
@@ -236,10 +272,12 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     walk_begin(&w, e, b);
     for (uint32_t l; r > 0 && (l = walk_next(&w)) != NIL;) {
         const level *lv = &e->levels[l];
+        hint_ring hr = {.n = 0};
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
             const order *o = &e->orders[s];
             if (o->next != NIL) /* as in sweep_level: overlap the next offer's miss */
                 GPUX_PREFETCH(&e->orders[o->next]);
+            walk_hint_pass(e, &hr, s);
             if (!offer_eligible(e, b, o, lock))
                 continue;
             int32_t avail = cap_min(e, o, b->start_hour, b->end_hour);
@@ -280,8 +318,10 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
     walk_begin(&w, e, b);
     for (uint32_t l; (l = walk_next(&w)) != NIL;) {
         const level *lv = &e->levels[l];
+        hint_ring hr = {.n = 0};
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
             const order *o = &e->orders[s];
+            walk_hint_pass(e, &hr, s);
             if (!offer_eligible(e, b, o, 0))
                 continue;
             uint32_t p = o->account;
@@ -484,7 +524,9 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
         if (!bid_level_may_use(e, bids->lvl[i], o, open_start))
             continue;
         const level *lv = &e->levels[bids->lvl[i]];
+        hint_ring hr = {.n = 0};
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {
+            walk_hint_pass(e, &hr, s);
             order *b = &e->orders[s];
             int32_t avail = offer_avail_for_bid(e, b, o);
             if (avail == 0 || plan_bound_rules_out(e, b, o, avail, false))
@@ -579,10 +621,12 @@ static bool sweep_level(matcher_engine *e, uint32_t oslot, uint32_t l)
         bid_bounds_cover_window(&seen, w->start_hour, w->hours, n_seen++ == 0);
         keep[n_keep++] = *w;
     }
+    hint_ring hr = {.n = 0};
     for (uint32_t s = after; s != NIL;) {
         uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
         if (next != NIL) /* a FIFO's bids are a chain of misses: start the next one now */
             GPUX_PREFETCH(&e->orders[next]);
+        walk_hint_pass(e, &hr, s);
         order *b = &e->orders[s];
         int32_t avail = offer_avail_for_bid(e, b, o);
         if (avail > 0 && !sweep_bid(e, o, s, avail))

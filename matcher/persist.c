@@ -142,7 +142,7 @@ static void w_order(wbuf *w, const matcher_engine *e, const order *o)
     w_u64(w, (uint64_t)o->expire_at_hour);
     const uint32_t f[] = {o->account, o->market, (uint32_t)o->start_hour, (uint32_t)o->end_hour,
                           (uint32_t)o->expiry_hour, (uint32_t)o->qty, (uint32_t)o->filled_qty,
-                          (uint32_t)o->min_qty, (uint32_t)o->min_hours, o->provider_lock,
+                          (uint32_t)o->min_qty, (uint32_t)o->min_hours, order_provider_lock(o),
                           o->side, o->tif, o->single_provider};
     for (size_t i = 0; i < GPUX_ARRAY_LEN(f); i++)
         w_u32(w, f[i]);
@@ -306,11 +306,12 @@ static bool r_order(rbuf *r, matcher_engine *e, uint32_t slot)
     o->filled_qty = (int32_t)r_u32(r);
     o->min_qty = (int32_t)r_u32(r);
     o->min_hours = (int32_t)r_u32(r);
-    o->provider_lock = r_u32(r);
+    uint32_t lock = r_u32(r);
     uint32_t side = r_u32(r), tif = r_u32(r), sp = r_u32(r);
-    if (r->bad || side > 255 || tif > 255 || sp > 255)
+    if (r->bad || side > 255 || tif > 255 || sp > 255 || (side == MATCHER_SELL && lock != 0))
         return false;
     o->side = (uint8_t)side;
+    o->walk_hint = NIL;
     o->tif = (uint8_t)tif;
     o->single_provider = (uint8_t)sp;
     if (!order_fields_ok(e, o))
@@ -319,9 +320,12 @@ static bool r_order(rbuf *r, matcher_engine *e, uint32_t slot)
         return false;
     if (o->side == MATCHER_SELL && !r_capacity(r, e, o))
         return false;
-    o->zero_until_hour = o->start_hour;
-    if (o->side == MATCHER_SELL)
+    if (o->side == MATCHER_BUY) {
+        o->provider_lock = lock;
+    } else {
+        o->zero_until_hour = o->start_hour;
         cap_update_summary(e, o); /* derived, not stored */
+    }
     book_idmap_put(e, o->id, slot);
     book_insert(e, slot);
     return true;

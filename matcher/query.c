@@ -38,7 +38,7 @@ static void order_view(const matcher_engine *e, const order *o, matcher_order_vi
     memset(out, 0, sizeof(*out));
     eng_fill_order_info(o, &out->info);
     out->priority = o->priority;
-    out->provider_lock = o->provider_lock;
+    out->provider_lock = order_provider_lock(o);
     if (o->side == MATCHER_BUY) {
         out->filled_qty = o->filled_qty;
         out->remaining_qty = bid_remaining(o);
@@ -131,7 +131,7 @@ static uint64_t hash_order(const matcher_engine *e, const order *o)
         o->priority, (uint64_t)o->price_micros, (uint64_t)o->hold_micros, (uint64_t)o->expire_at_hour,
         o->account, o->market, (uint64_t)(uint32_t)o->start_hour, (uint64_t)(uint32_t)o->end_hour,
         (uint64_t)(uint32_t)o->expiry_hour, (uint64_t)(uint32_t)o->qty, (uint64_t)(uint32_t)o->filled_qty,
-        (uint64_t)(uint32_t)o->min_qty, (uint64_t)(uint32_t)o->min_hours, o->provider_lock, o->side, o->tif,
+        (uint64_t)(uint32_t)o->min_qty, (uint64_t)(uint32_t)o->min_hours, order_provider_lock(o), o->side, o->tif,
         o->single_provider,
     };
     for (size_t i = 0; i < GPUX_ARRAY_LEN(fields); i++)

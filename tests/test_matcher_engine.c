@@ -170,6 +170,59 @@ static void put_u32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Where one_trade's offer's capacity list starts in snapshot buf: 3
+ * breakpoints, (now, 16) (now + 10, 8) (now + 34, 16). The offer's last
+ * fields come right before it: provider lock, side, tif, single provider
+ * (persist.c, w_order). */
+static size_t offer_list_at(const uint8_t *buf, size_t len, int64_t now)
+{
+    uint8_t want[28];
+    const uint32_t list[7] = {3, (uint32_t)now, 16, (uint32_t)now + 10, 8, (uint32_t)now + 34, 16};
+    for (int i = 0; i < 7; i++)
+        put_u32(&want[4 * i], list[i]);
+    size_t at = 0;
+    while (at + sizeof want <= len && memcmp(buf + at, want, sizeof want) != 0)
+        at++;
+    assert_true(at + sizeof want <= len);
+    return at;
+}
+
+/* Loads a copy of snapshot buf with the u32 at off set to v and the
+ * checksum made right again; asserts that the load is refused as
+ * malformed. */
+static void assert_forged_refused(const uint8_t *buf, size_t len, size_t off, uint32_t v)
+{
+    matcher_catalog cat;
+    matcher_config cfg;
+    one_market(&cat, &cfg, 8, 8, 16, 16);
+    uint8_t *forged = malloc(len);
+    assert_non_null(forged);
+    memcpy(forged, buf, len);
+    put_u32(forged + off, v);
+    uint64_t d = snapshot_digest(forged, len - 8);
+    for (int i = 0; i < 8; i++)
+        forged[len - 8 + i] = (uint8_t)(d >> (8 * i));
+    char err[256];
+    matcher_engine *f = matcher_load(&cat, &cfg, forged, len, err, sizeof err);
+    if (f)
+        fail_msg("forged u32 %u at %zu was loaded", v, off);
+    assert_string_equal(err, "snapshot body malformed");
+    free(forged);
+}
+
+/* The unforged snapshot buf loads. */
+static void assert_loads(const uint8_t *buf, size_t len)
+{
+    matcher_catalog cat;
+    matcher_config cfg;
+    one_market(&cat, &cfg, 8, 8, 16, 16);
+    char err[256];
+    matcher_engine *f = matcher_load(&cat, &cfg, buf, len, err, sizeof err);
+    if (!f)
+        fail_msg("the unforged snapshot was refused: %s", err);
+    matcher_destroy(f);
+}
+
 /* A snapshot whose checksum is right but whose capacity list is not (out
  * of order, outside the window, above the offer's qty, not canonical) is
  * refused as malformed, before any capacity walk sees it: the walks
@@ -184,15 +237,7 @@ static void test_load_refuses_bad_capacity_lists(void **state)
     uint8_t *buf;
     size_t len;
     assert_int_equal(matcher_save(e, &buf, &len), 0);
-    /* the offer's list: 3 breakpoints, (now, 16) (now + 10, 8) (now + 34, 16) */
-    uint8_t want[28];
-    const uint32_t list[7] = {3, (uint32_t)now, 16, (uint32_t)now + 10, 8, (uint32_t)now + 34, 16};
-    for (int i = 0; i < 7; i++)
-        put_u32(&want[4 * i], list[i]);
-    size_t at = 0;
-    while (at + sizeof want <= len && memcmp(buf + at, want, sizeof want) != 0)
-        at++;
-    assert_true(at + sizeof want <= len);
+    size_t at = offer_list_at(buf, len, now);
     /* byte offsets in the list of: 2nd start, 2nd qty, 3rd qty */
     const struct { size_t off; uint32_t v; } bad[] = {
         {12, (uint32_t)now - 1},  /* 2nd start before the first (and the window) */
@@ -202,28 +247,32 @@ static void test_load_refuses_bad_capacity_lists(void **state)
         {16, 16},                 /* 2nd qty equal to its neighbours: not canonical */
         {16, (uint32_t)-1},       /* 2nd qty negative */
     };
-    char err[256];
-    matcher_catalog cat;
-    matcher_config cfg;
-    one_market(&cat, &cfg, 8, 8, 16, 16);
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        uint8_t *forged = malloc(len);
-        assert_non_null(forged);
-        memcpy(forged, buf, len);
-        put_u32(forged + at + bad[k].off, bad[k].v);
-        uint64_t d = snapshot_digest(forged, len - 8);
-        for (int i = 0; i < 8; i++)
-            forged[len - 8 + i] = (uint8_t)(d >> (8 * i));
-        matcher_engine *f = matcher_load(&cat, &cfg, forged, len, err, sizeof err);
-        if (f)
-            fail_msg("forged list %zu was loaded", k);
-        assert_string_equal(err, "snapshot body malformed");
-        free(forged);
-    }
-    /* the unforged buffer loads */
-    matcher_engine *f = matcher_load(&cat, &cfg, buf, len, err, sizeof err);
-    assert_non_null(f);
-    matcher_destroy(f);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        assert_forged_refused(buf, len, at + bad[k].off, bad[k].v);
+    assert_loads(buf, len);
+    free(buf);
+    matcher_destroy(e);
+}
+
+/* Only bids are bound to a provider: an offer's provider lock shares its
+ * room with the offer's sold-out prefix (engine_internal.h, order), so a
+ * snapshot that gives an offer a lock is refused rather than half read. */
+static void test_load_refuses_offer_with_provider_lock(void **state)
+{
+    (void)state;
+    matcher_engine *e = one_market_engine(8, 8, 16, 16);
+    sink s = {0};
+    const int64_t now = 500000;
+    one_trade(e, &s, now);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(matcher_save(e, &buf, &len), 0);
+    size_t at = offer_list_at(buf, len, now);
+    /* the offer's side, right after its lock: the offsets are right */
+    assert_int_equal(buf[at - 12], MATCHER_SELL);
+    assert_int_equal(buf[at - 16], 0);
+    assert_forged_refused(buf, len, at - 16, 2); /* bound to account 2 */
+    assert_loads(buf, len);
     free(buf);
     matcher_destroy(e);
 }
@@ -394,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_deposit_total_cannot_overflow),
         cmocka_unit_test(test_level_arrays_use_both_rooms),
         cmocka_unit_test(test_load_refuses_bad_capacity_lists),
+        cmocka_unit_test(test_load_refuses_offer_with_provider_lock),
         cmocka_unit_test(test_random_streams_keep_invariants),
         cmocka_unit_test(test_save_load_round_trip_every_command),
     };

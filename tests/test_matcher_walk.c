@@ -1,0 +1,152 @@
+/* test_matcher_walk.c — the walk hints of a level's FIFO (match.c, "Walk
+ * hints"), from inside the engine.
+ *
+ * Why: a hint is only ever prefetched, so a hint that is never written,
+ * or points at the wrong order, changes no event and no state hash; the
+ * reference model and the replays cannot see it, only the benchmark
+ * would, as a slower walk. These tests look at the hints themselves: a
+ * plan over a long ask level and a sweep over a long bid level leave on
+ * each order the slot WALK_HINT_AHEAD places further along, and a
+ * later walk rewrites them after an order of the FIFO has left. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#include "matcher/engine_internal.h"
+
+#define AHEAD WALK_HINT_AHEAD
+#define N_RESTING 24   /* orders in the long level */
+#define NOW 500000
+
+static matcher_reason run(matcher_engine *e, matcher_cmd c)
+{
+    return matcher_apply(e, &c, NULL, NULL);
+}
+
+/* One market (lot 1, tick 100); account 1 provider and buyer, account 2
+ * buyer, account 3 provider, each buyer with $1M. */
+static matcher_engine *engine_with_accounts(void)
+{
+    matcher_catalog cat = {0};
+    assert_int_equal(matcher_catalog_add(&cat, "H100", "us-east", 1, 100), 0);
+    matcher_config cfg;
+    matcher_config_default(&cfg);
+    cfg.max_accounts = 8;
+    cfg.max_orders = 64;
+    cfg.max_orders_per_market = 64;
+    cfg.max_segments = 10000;
+    matcher_engine *e = matcher_create(&cat, &cfg);
+    assert_non_null(e);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_ADVANCE_CLOCK, .clock_hour = NOW}), MATCHER_OK);
+    const uint32_t roles[3] = {MATCHER_ROLE_PROVIDER | MATCHER_ROLE_BUYER, MATCHER_ROLE_BUYER,
+                               MATCHER_ROLE_PROVIDER};
+    for (int a = 0; a < 3; a++)
+        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CREATE_ACCOUNT, .roles = roles[a]}), MATCHER_OK);
+    for (uint32_t a = 1; a <= 2; a++)
+        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_DEPOSIT, .account = a,
+                                               .amount_micros = 1000000000000}), MATCHER_OK);
+    return e;
+}
+
+static uint32_t slot_of(const matcher_engine *e, uint64_t id)
+{
+    uint32_t s = slotmap_find(&e->idmap, id);
+    assert_int_not_equal(s, NIL);
+    return s;
+}
+
+/* Each of the orders ids[0 .. n) (a FIFO walked to its end, in order)
+ * hints at the one AHEAD places further; the last AHEAD, with nothing
+ * that far behind them, hint at nothing (the tests arrange that no
+ * earlier walk gave them a hint). */
+static void assert_hints(const matcher_engine *e, const uint64_t *ids, int n)
+{
+    for (int k = 0; k < n; k++) {
+        uint32_t want = k + AHEAD < n ? slot_of(e, ids[k + AHEAD]) : NIL;
+        uint32_t got = e->orders[slot_of(e, ids[k])].walk_hint;
+        if (got != want)
+            fail_msg("order %d of %d: hint %u, want %u", k, n, got, want);
+    }
+}
+
+/* An ioc bid's plan walks an ask level of N_RESTING offers it cannot use
+ * (min_hours 24 against its 4 hours; the level's hour mask lets it in),
+ * then fills from an offer behind them. The walk leaves the hints; a
+ * second bid after one of the offers is cancelled rewrites them along
+ * the shorter FIFO and still fills from the same last offer. */
+static void test_plan_walk_leaves_hints(void **state)
+{
+    (void)state;
+    matcher_engine *e = engine_with_accounts();
+    uint64_t ids[N_RESTING + 1];
+    for (int k = 0; k <= N_RESTING; k++) {
+        ids[k] = matcher_next_order_id(e);
+        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 3,
+                                              .qty = 4, .min_hours = k < N_RESTING ? 24 : 0,
+                                              .price_micros = 2000000, .start_hour = NOW,
+                                              .end_hour = NOW + 48}), MATCHER_OK);
+    }
+    for (int k = 0; k <= N_RESTING; k++)
+        assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL); /* no walk yet */
+    matcher_cmd bid = {.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .tif = MATCHER_IOC, .account = 2,
+                       .qty = 1, .min_qty = 1, .price_micros = 2500000, .start_hour = NOW + 1,
+                       .end_hour = NOW + 5};
+    assert_int_equal(run(e, bid), MATCHER_OK);
+    assert_int_equal(matcher_offer_capacity(e, ids[N_RESTING], NOW + 2), 3); /* the last offer sold one */
+    assert_hints(e, ids, N_RESTING + 1);
+
+    /* the order the first offer hints at leaves: the next walk rewrites */
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CANCEL, .account = 3, .order_id = ids[AHEAD]}),
+                     MATCHER_OK);
+    memmove(&ids[AHEAD], &ids[AHEAD + 1], sizeof ids[0] * (N_RESTING - AHEAD));
+    assert_int_equal(run(e, bid), MATCHER_OK);
+    assert_int_equal(matcher_offer_capacity(e, ids[N_RESTING - 1], NOW + 2), 2);
+    assert_hints(e, ids, N_RESTING);
+    char err[256];
+    assert_int_equal(matcher_check(e, err, sizeof err), 0);
+    matcher_destroy(e);
+}
+
+/* An ioc offer sweeps a bid level of N_RESTING + 1 bids of its own
+ * provider: each is passed (self-trade), none fills, and the whole level
+ * is walked. Bids behind the level's prefix (LEVEL_WIN) are walked along
+ * the FIFO and get hints; those of the prefix are judged from the level
+ * line, and theirs stay NIL. */
+static void test_sweep_walk_leaves_hints(void **state)
+{
+    (void)state;
+    matcher_engine *e = engine_with_accounts();
+    uint64_t ids[N_RESTING + 1];
+    for (int k = 0; k <= N_RESTING; k++) {
+        ids[k] = matcher_next_order_id(e);
+        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 1,
+                                              .qty = 1, .min_qty = 1, .price_micros = 2500000,
+                                              .start_hour = NOW + 1, .end_hour = NOW + 5}), MATCHER_OK);
+    }
+    for (int k = 0; k <= N_RESTING; k++)
+        assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL); /* no walk yet */
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .tif = MATCHER_IOC,
+                                          .account = 1, .qty = 1, .price_micros = 2000000, .start_hour = NOW,
+                                          .end_hour = NOW + 48}), MATCHER_OK);
+    assert_int_equal(matcher_next_trade_id(e), 1); /* nothing traded */
+    for (int k = 0; k < LEVEL_WIN; k++)
+        assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL);
+    assert_hints(e, ids + LEVEL_WIN, N_RESTING + 1 - LEVEL_WIN);
+    char err[256];
+    assert_int_equal(matcher_check(e, err, sizeof err), 0);
+    matcher_destroy(e);
+}
+
+int main(void)
+{
+    _Static_assert(N_RESTING > 2 * AHEAD + LEVEL_WIN, "levels long enough to show the hints");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_walk_leaves_hints),
+        cmocka_unit_test(test_sweep_walk_leaves_hints),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
