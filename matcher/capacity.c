@@ -40,7 +40,11 @@
  * crossing commands of matcher_gpu spent most of their time there
  * (docs/benchmarks.md, eighth session). So an offer's breakpoints are
  * stored CAP_CHUNK_N to a 64-byte chunk (engine_internal.h, cap_chunk),
- * chunks linked in hour order: a walk misses once per chunk. A full
+ * chunks linked in hour order: a walk misses once per chunk. A
+ * breakpoint is one word, its hour as an offset into the offer's window
+ * above its qty, so a chunk holds 14 (the ninth session; 7 before, when
+ * hour and qty took a word each: the walk to a bid's first hour was
+ * still ~40% of an ioc bid's plan). A full
  * chunk that gains a breakpoint splits in two; a chunk that loses its
  * last breakpoint leaves the list, and one that loses any folds its
  * successor in when both fit one chunk. The chunk layout is not state:
@@ -96,8 +100,7 @@ void cap_init(matcher_engine *e, order *o, int32_t start_hour, int32_t qty)
     GPUX_ASSERT(o->cap_head == NIL);
     uint32_t c = chunk_alloc(e);
     e->chunks[c].n = 1;
-    e->chunks[c].start_hour[0] = start_hour;
-    e->chunks[c].qty[0] = qty;
+    e->chunks[c].bp[0] = bp_pack(o, start_hour, qty);
     bp_taken(e);
     o->cap_head = c;
 }
@@ -116,8 +119,7 @@ uint32_t cap_append(matcher_engine *e, order *o, uint32_t tail, int32_t start_ho
         tail = c;
         k = &e->chunks[c];
     }
-    k->start_hour[k->n] = start_hour;
-    k->qty[k->n] = qty;
+    k->bp[k->n] = bp_pack(o, start_hour, qty);
     k->n++;
     bp_taken(e);
     return tail;
@@ -143,19 +145,21 @@ void cap_free_all(matcher_engine *e, order *o)
 static uint32_t chunk_for(const matcher_engine *e, const order *o, int32_t hour, uint32_t *prev)
 {
     uint32_t p = NIL, c = o->cap_head;
-    GPUX_ASSERT(c != NIL && e->chunks[c].start_hour[0] <= hour);
-    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].start_hour[0] <= hour; c = nx)
+    uint32_t after = bp_at(o, hour + 1); /* entries starting at or before hour: below it */
+    GPUX_ASSERT(c != NIL && e->chunks[c].bp[0] < after);
+    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].bp[0] < after; c = nx)
         p = c;
     if (prev)
         *prev = p;
     return c;
 }
 
-/* The last entry of chunk k starting at or before hour (entry 0 does). */
-static uint32_t entry_for(const cap_chunk *k, int32_t hour)
+/* The last entry of offer o's chunk k starting at or before hour (entry
+ * 0 does). */
+static uint32_t entry_for(const order *o, const cap_chunk *k, int32_t hour)
 {
-    uint32_t i = 0;
-    while (i + 1 < k->n && k->start_hour[i + 1] <= hour)
+    uint32_t after = bp_at(o, hour + 1), i = 0;
+    while (i + 1 < k->n && k->bp[i + 1] < after)
         i++;
     return i;
 }
@@ -191,8 +195,9 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
     if (o->zero_blocks & blocks_inside(o, from_hour, to_hour))
         return 0; /* the window holds a block with a sold-out hour */
     const cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
-    uint32_t i = entry_for(k, from_hour);
-    int32_t best = k->qty[i];
+    uint32_t i = entry_for(o, k, from_hour);
+    uint32_t end = bp_at(o, to_hour); /* entries from to_hour on: at or above it */
+    int32_t best = bp_qty(k->bp[i]);
     while (best > 0) {
         if (++i == k->n) {
             if (k->next == NIL)
@@ -200,10 +205,10 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
             k = &e->chunks[k->next];
             i = 0;
         }
-        if (k->start_hour[i] >= to_hour)
+        if (k->bp[i] >= end)
             break;
-        if (k->qty[i] < best)
-            best = k->qty[i];
+        if (bp_qty(k->bp[i]) < best)
+            best = bp_qty(k->bp[i]);
     }
     return best;
 }
@@ -231,13 +236,14 @@ void cap_update_summary(matcher_engine *e, order *o)
     for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
         const cap_chunk *k = &e->chunks[c];
         /* read first: the next chunk's miss overlaps this chunk's work */
-        int32_t next_start = k->next == NIL ? o->end_hour : e->chunks[k->next].start_hour[0];
+        int32_t next_start = k->next == NIL ? o->end_hour : bp_start(o, e->chunks[k->next].bp[0]);
         for (uint32_t i = 0; i < k->n; i++) {
-            int32_t end = i + 1 < k->n ? k->start_hour[i + 1] : next_start;
+            int32_t end = i + 1 < k->n ? bp_start(o, k->bp[i + 1]) : next_start;
             if (end <= z)
                 continue;
-            int32_t from = k->start_hour[i] > z ? k->start_hour[i] : z;
-            if (k->qty[i] > 0) {
+            int32_t start = bp_start(o, k->bp[i]);
+            int32_t from = start > z ? start : z;
+            if (bp_qty(k->bp[i]) > 0) {
                 prefix = false;
                 open |= hmask_range(from, end);
                 continue;
@@ -278,7 +284,7 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)
     if (hour < e->now_hour || hour < o->start_hour || hour >= o->end_hour)
         return 0;
     const cap_chunk *k = &e->chunks[chunk_for(e, o, hour, NULL)];
-    return k->qty[entry_for(k, hour)];
+    return bp_qty(k->bp[entry_for(o, k, hour)]);
 }
 
 /* Drops breakpoints wholly before the clock and starts the list at the
@@ -288,26 +294,29 @@ void cap_prune(matcher_engine *e, order *o)
     int32_t now = (int32_t)e->now_hour;
     uint32_t c = o->cap_head;
     GPUX_ASSERT(c != NIL);
-    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].start_hour[0] <= now; c = nx) {
+    if (now <= o->start_hour)
+        return; /* nothing before the clock */
+    if (now >= o->end_hour)
+        now = o->end_hour - 1; /* all but the last hour's breakpoint end by now */
+    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].bp[0] < bp_at(o, now + 1); c = nx) {
         bp_given(e, e->chunks[c].n); /* every breakpoint here ends by now */
         chunk_release(e, c);
     }
     o->cap_head = c;
     cap_chunk *k = &e->chunks[c];
-    uint32_t d = entry_for(k, now); /* entries before d end by now (0 if all start later) */
+    uint32_t d = entry_for(o, k, now); /* entries before d end by now (0 if all start later) */
     if (d > 0) {
-        memmove(&k->start_hour[0], &k->start_hour[d], (k->n - d) * sizeof k->start_hour[0]);
-        memmove(&k->qty[0], &k->qty[d], (k->n - d) * sizeof k->qty[0]);
+        memmove(&k->bp[0], &k->bp[d], (k->n - d) * sizeof k->bp[0]);
         k->n -= d;
         bp_given(e, d);
     }
-    if (k->start_hour[0] < now && now < o->end_hour)
-        k->start_hour[0] = now;
+    if (bp_start(o, k->bp[0]) < now && now == (int32_t)e->now_hour)
+        k->bp[0] = bp_pack(o, now, bp_qty(k->bp[0]));
 }
 
-/* Inserts a breakpoint (hour, qty) as entry pos of chunk c. A full chunk
- * first splits: its upper half moves to a new chunk after it. */
-static void entry_insert(matcher_engine *e, uint32_t c, uint32_t pos, int32_t hour, int32_t qty)
+/* Inserts breakpoint word bp as entry pos of chunk c. A full chunk first
+ * splits: its upper half moves to a new chunk after it. */
+static void entry_insert(matcher_engine *e, uint32_t c, uint32_t pos, uint32_t bp)
 {
     cap_chunk *k = &e->chunks[c];
     GPUX_ASSERT(pos <= k->n);
@@ -316,8 +325,7 @@ static void entry_insert(matcher_engine *e, uint32_t c, uint32_t pos, int32_t ho
         cap_chunk *m = &e->chunks[d];
         const uint32_t keep = (CAP_CHUNK_N + 1) / 2;
         m->n = k->n - keep;
-        memcpy(m->start_hour, &k->start_hour[keep], m->n * sizeof m->start_hour[0]);
-        memcpy(m->qty, &k->qty[keep], m->n * sizeof m->qty[0]);
+        memcpy(m->bp, &k->bp[keep], m->n * sizeof m->bp[0]);
         m->next = k->next;
         k->next = d;
         k->n = keep;
@@ -326,10 +334,8 @@ static void entry_insert(matcher_engine *e, uint32_t c, uint32_t pos, int32_t ho
             pos -= keep;
         }
     }
-    memmove(&k->start_hour[pos + 1], &k->start_hour[pos], (k->n - pos) * sizeof k->start_hour[0]);
-    memmove(&k->qty[pos + 1], &k->qty[pos], (k->n - pos) * sizeof k->qty[0]);
-    k->start_hour[pos] = hour;
-    k->qty[pos] = qty;
+    memmove(&k->bp[pos + 1], &k->bp[pos], (k->n - pos) * sizeof k->bp[0]);
+    k->bp[pos] = bp;
     k->n++;
     bp_taken(e);
 }
@@ -341,8 +347,7 @@ static void entry_remove(matcher_engine *e, order *o, uint32_t prev, uint32_t c,
 {
     cap_chunk *k = &e->chunks[c];
     GPUX_ASSERT(i < k->n);
-    memmove(&k->start_hour[i], &k->start_hour[i + 1], (k->n - i - 1) * sizeof k->start_hour[0]);
-    memmove(&k->qty[i], &k->qty[i + 1], (k->n - i - 1) * sizeof k->qty[0]);
+    memmove(&k->bp[i], &k->bp[i + 1], (k->n - i - 1) * sizeof k->bp[0]);
     k->n--;
     bp_given(e, 1);
     if (k->n == 0) {
@@ -356,8 +361,7 @@ static void entry_remove(matcher_engine *e, order *o, uint32_t prev, uint32_t c,
     uint32_t nx = k->next;
     if (nx != NIL && k->n + e->chunks[nx].n <= CAP_CHUNK_N) {
         cap_chunk *m = &e->chunks[nx];
-        memcpy(&k->start_hour[k->n], m->start_hour, m->n * sizeof m->start_hour[0]);
-        memcpy(&k->qty[k->n], m->qty, m->n * sizeof m->qty[0]);
+        memcpy(&k->bp[k->n], m->bp, m->n * sizeof m->bp[0]);
         k->n += m->n;
         k->next = m->next;
         chunk_release(e, nx);
@@ -370,9 +374,9 @@ static void cap_split(matcher_engine *e, const order *o, int32_t hour)
 {
     uint32_t c = chunk_for(e, o, hour, NULL);
     const cap_chunk *k = &e->chunks[c];
-    uint32_t i = entry_for(k, hour);
-    if (k->start_hour[i] != hour)
-        entry_insert(e, c, i + 1, hour, k->qty[i]);
+    uint32_t i = entry_for(o, k, hour);
+    if (bp_start(o, k->bp[i]) != hour)
+        entry_insert(e, c, i + 1, bp_pack(o, hour, bp_qty(k->bp[i])));
 }
 
 /* Removes the breakpoint starting at hour when it holds the same qty as
@@ -381,10 +385,11 @@ static void cap_merge(matcher_engine *e, order *o, int32_t hour)
 {
     uint32_t p, c = chunk_for(e, o, hour, &p);
     const cap_chunk *k = &e->chunks[c];
-    uint32_t i = entry_for(k, hour);
-    if (k->start_hour[i] != hour)
+    uint32_t i = entry_for(o, k, hour);
+    if (bp_start(o, k->bp[i]) != hour)
         return;
-    if (i > 0 ? k->qty[i - 1] == k->qty[i] : p != NIL && e->chunks[p].qty[e->chunks[p].n - 1] == k->qty[i])
+    int32_t q = bp_qty(k->bp[i]);
+    if (i > 0 ? bp_qty(k->bp[i - 1]) == q : p != NIL && bp_qty(e->chunks[p].bp[e->chunks[p].n - 1]) == q)
         entry_remove(e, o, p, c, i);
 }
 
@@ -396,9 +401,10 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
     if (to_hour < o->end_hour)
         cap_split(e, o, to_hour);
     cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
-    for (uint32_t i = entry_for(k, from_hour); k->start_hour[i] < to_hour;) {
-        GPUX_ASSERT(k->qty[i] >= qty);
-        k->qty[i] -= qty;
+    uint32_t end = bp_at(o, to_hour);
+    for (uint32_t i = entry_for(o, k, from_hour); k->bp[i] < end;) {
+        GPUX_ASSERT(bp_qty(k->bp[i]) >= qty);
+        k->bp[i] -= (uint32_t)qty; /* the qty bits only: they hold qty or more */
         if (++i == k->n) {
             if (k->next == NIL)
                 break;
@@ -421,8 +427,9 @@ void cap_add_all(matcher_engine *e, order *o, int32_t delta)
     for (uint32_t c = o->cap_head; c != NIL; c = e->chunks[c].next) {
         cap_chunk *k = &e->chunks[c];
         for (uint32_t i = 0; i < k->n; i++) {
-            k->qty[i] += delta;
-            GPUX_ASSERT(k->qty[i] >= 0);
+            int32_t q = bp_qty(k->bp[i]) + delta;
+            GPUX_ASSERT(q >= 0 && q <= (int32_t)CAP_QTY_MASK);
+            k->bp[i] = (k->bp[i] & ~CAP_QTY_MASK) | (uint32_t)q;
         }
     }
     cap_update_summary(e, o);

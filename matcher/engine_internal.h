@@ -188,15 +188,38 @@ static inline uint32_t level_win_n(const level *lv)
 
 /* An offer's capacity breakpoints, CAP_CHUNK_N to a cache line, in hour
  * order along the chunks' next links (capacity.c, "Chunks"). Entry i
- * holds qty GPUs from start_hour[i] until the next entry's start (in this
- * chunk or the next) or the offer's end. */
-#define CAP_CHUNK_N 7
+ * holds qty GPUs from its start hour until the next entry's start (in
+ * this chunk or the next) or the offer's end. An entry is one word:
+ * (start - the offer's start_hour) << CAP_QTY_BITS | qty (bp_pack), so
+ * entries compare in hour order as plain numbers. */
+#define CAP_CHUNK_N 14
+#define CAP_QTY_BITS 17
+#define CAP_QTY_MASK ((1u << CAP_QTY_BITS) - 1)
 typedef struct cap_chunk {
     uint32_t next;              /* next chunk of the offer, NIL: the last */
     uint32_t n;                 /* entries held, 1..CAP_CHUNK_N */
-    int32_t start_hour[CAP_CHUNK_N];
-    int32_t qty[CAP_CHUNK_N];
+    uint32_t bp[CAP_CHUNK_N];   /* ascending */
 } cap_chunk;
+
+_Static_assert(MATCHER_MAX_QTY <= CAP_QTY_MASK, "a breakpoint's qty fits its bits");
+_Static_assert((uint64_t)(MATCHER_MAX_WINDOW_HOURS + 1) << CAP_QTY_BITS <= UINT32_MAX,
+               "an hour of the window (and one past its end) fits the rest of the word");
+
+/* Breakpoint words of offer o (see cap_chunk). */
+static inline uint32_t bp_pack(const order *o, int32_t start_hour, int32_t qty)
+{
+    GPUX_ASSERT(start_hour >= o->start_hour && start_hour < o->end_hour && qty >= 0 && qty <= (int32_t)CAP_QTY_MASK);
+    return (uint32_t)(start_hour - o->start_hour) << CAP_QTY_BITS | (uint32_t)qty;
+}
+static inline int32_t bp_start(const order *o, uint32_t bp) { return o->start_hour + (int32_t)(bp >> CAP_QTY_BITS); }
+static inline int32_t bp_qty(uint32_t bp) { return (int32_t)(bp & CAP_QTY_MASK); }
+/* Entries starting before hour (an hour of o's window or its end) are
+ * exactly the words below bp_at(o, hour). */
+static inline uint32_t bp_at(const order *o, int32_t hour)
+{
+    GPUX_ASSERT(hour >= o->start_hour && hour <= o->end_hour);
+    return (uint32_t)(hour - o->start_hour) << CAP_QTY_BITS;
+}
 
 _Static_assert(sizeof(cap_chunk) == 64, "cap_chunk: one cache line");
 
@@ -382,22 +405,22 @@ bool cap_open_covers(const matcher_engine *e, const order *o, int32_t from_hour,
 typedef struct cap_cursor {
     const cap_chunk *chunks;
     uint32_t c, i;              /* chunk and entry; c == NIL: past the end */
-    int32_t offer_end_hour;
+    const order *o;
 } cap_cursor;
 
 static inline cap_cursor cap_first(const matcher_engine *e, const order *o)
 {
-    return (cap_cursor){e->chunks, o->cap_head, 0, o->end_hour};
+    return (cap_cursor){e->chunks, o->cap_head, 0, o};
 }
-static inline int32_t cap_start(const cap_cursor *k) { return k->chunks[k->c].start_hour[k->i]; }
-static inline int32_t cap_qty(const cap_cursor *k) { return k->chunks[k->c].qty[k->i]; }
+static inline int32_t cap_start(const cap_cursor *k) { return bp_start(k->o, k->chunks[k->c].bp[k->i]); }
+static inline int32_t cap_qty(const cap_cursor *k) { return bp_qty(k->chunks[k->c].bp[k->i]); }
 /* Where entry k's capacity ends: the next entry's start or the offer's end. */
 static inline int32_t cap_end(const cap_cursor *k)
 {
     const cap_chunk *ch = &k->chunks[k->c];
     if (k->i + 1 < ch->n)
-        return ch->start_hour[k->i + 1];
-    return ch->next == NIL ? k->offer_end_hour : k->chunks[ch->next].start_hour[0];
+        return bp_start(k->o, ch->bp[k->i + 1]);
+    return ch->next == NIL ? k->o->end_hour : bp_start(k->o, k->chunks[ch->next].bp[0]);
 }
 static inline void cap_next(cap_cursor *k)
 {
