@@ -436,6 +436,22 @@ void match_bid(matcher_engine *e, uint32_t bid)
         match_bid_apply(e, bid, n);
 }
 
+/* A resting bid this fill ends: the lines its removal writes (its id's
+ * map slot, its FIFO and expiry neighbours), asked for before the fill's
+ * events and money, which do not need them. */
+static void fill_prefetch_end(const matcher_engine *e, const order *b)
+{
+    slotmap_prefetch(&e->idmap, b->id);
+    if (b->prev != NIL)
+        GPUX_PREFETCH(&e->orders[b->prev]);
+    if (b->next != NIL)
+        GPUX_PREFETCH((const char *)&e->orders[b->next] + 64);
+    if (b->in_bucket && b->xprev != NIL)
+        GPUX_PREFETCH((const char *)&e->orders[b->xprev] + 64);
+    if (b->in_bucket && b->xnext != NIL)
+        GPUX_PREFETCH((const char *)&e->orders[b->xnext] + 64);
+}
+
 /* One fill between bid and offer; moves money and capacity, emits the
  * trade, lease and balances, and ends a resting order that has nothing
  * left. */
@@ -451,6 +467,8 @@ static void fill(matcher_engine *e, uint32_t bslot, uint32_t oslot, int32_t qty)
     int64_t provider_fee = eng_fee(notional, taker == MATCHER_SELL ? e->cfg.taker_fee_bps : e->cfg.maker_fee_bps);
 
     int64_t old_hold = b->hold_micros;
+    if (bslot != e->incoming && bid_remaining(b) == qty)
+        fill_prefetch_end(e, b); /* its removal's lines, while the events go out */
     b->filled_qty += qty;
     b->hold_micros = eng_hold(e, b->price_micros, bid_remaining(b), hours);
     GPUX_ASSERT(old_hold - b->hold_micros >= notional + buyer_fee);
