@@ -93,6 +93,11 @@ typedef struct order {
     uint32_t plan_epoch;
 } order;
 
+/* Books of this many resting orders or more (~8 MB of order lines) are
+ * far larger than the caches: prefetches that only pay there (prefetch.c
+ * hop 2b, match.c fill_prefetch_end) are made from this size on. */
+#define PREFETCH_DEEP_ORDERS 65536
+
 /* How far along its FIFO an order's walk_hint points (match.c, "Walk
  * hints"): 8 against 4 and 16, matcher_gpu's ioc_buy mean and p99 lower
  * in 3 of 3 alternated pairs each (docs/benchmarks.md, ninth session). */

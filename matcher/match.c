@@ -467,7 +467,7 @@ static void fill(matcher_engine *e, uint32_t bslot, uint32_t oslot, int32_t qty)
     int64_t provider_fee = eng_fee(notional, taker == MATCHER_SELL ? e->cfg.taker_fee_bps : e->cfg.maker_fee_bps);
 
     int64_t old_hold = b->hold_micros;
-    if (bslot != e->incoming && bid_remaining(b) == qty)
+    if (bslot != e->incoming && bid_remaining(b) == qty && e->n_orders >= PREFETCH_DEEP_ORDERS)
         fill_prefetch_end(e, b); /* its removal's lines, while the events go out */
     b->filled_qty += qty;
     b->hold_micros = eng_hold(e, b->price_micros, bid_remaining(b), hours);

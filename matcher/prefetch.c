@@ -31,7 +31,6 @@
 #include "matcher/engine_internal.h"
 
 #define PREFETCH_NEW_IDS 2
-#define PREFETCH_DEEP_ORDERS 65536 /* resting orders: ~8 MB of order lines */
 
 static void touch(const void *p)
 {
