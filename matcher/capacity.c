@@ -393,7 +393,7 @@ static void cap_merge(matcher_engine *e, order *o, int32_t hour)
         entry_remove(e, o, p, c, i);
 }
 
-void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty)
+void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty, bool summary)
 {
     GPUX_ASSERT(qty > 0 && cap_open_covers(e, o, from_hour, to_hour));
     cap_prune(e, o);
@@ -418,7 +418,8 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
     if (to_hour < o->end_hour)
         cap_merge(e, o, to_hour);
     cap_merge(e, o, from_hour);
-    cap_update_summary(e, o);
+    if (summary)
+        cap_update_summary(e, o);
 }
 
 void cap_add_all(matcher_engine *e, order *o, int32_t delta)

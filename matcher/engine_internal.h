@@ -398,7 +398,11 @@ int32_t cap_max_open(const matcher_engine *e, const order *o);
 /* cap_max_open(e, o) == 0, stopping at the first open hour with capacity. */
 bool cap_sold_out(const matcher_engine *e, const order *o);
 int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour);
-void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty);
+/* Takes qty GPUs over [from, to) from offer o. summary: refresh o's
+ * summaries now; false leaves them lagging (claiming capacity o no
+ * longer has, which every reader allows) until the caller refreshes
+ * them with cap_update_summary. */
+void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty, bool summary);
 void cap_prune(matcher_engine *e, order *o);
 void cap_add_all(matcher_engine *e, order *o, int32_t delta);
 void cap_update_summary(matcher_engine *e, order *o);

@@ -477,7 +477,7 @@ static void fill(matcher_engine *e, uint32_t bslot, uint32_t oslot, int32_t qty)
     buyer->held_micros -= old_hold - b->hold_micros;
     e->accounts[o->account].balance_micros += notional - provider_fee;
     e->accounts[MATCHER_FEE_ACCOUNT].balance_micros += buyer_fee + provider_fee;
-    cap_take(e, o, b->start_hour, b->end_hour, qty);
+    cap_take(e, o, b->start_hour, b->end_hour, qty, oslot != e->incoming); /* see match_offer_sweep */
     if (b->single_provider)
         b->provider_lock = o->account;
     GPUX_ASSERT(e->fills_left > 0);
@@ -676,8 +676,18 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
     const book_side *bids = &e->books[o->market].side[0];
     /* No bid at or above the offer's price (most offers that enter or move
      * do not cross): return before the walk's set-up. */
-    if (bids->n_levels > 0 && bids->keys[bids->n_levels - 1] >= o->price_micros)
+    if (bids->n_levels > 0 && bids->keys[bids->n_levels - 1] >= o->price_micros) {
         sweep_bids(e, oslot);
+        /* Its fills left its summaries (zero blocks, hour mask) as they
+         * were: refreshed once here rather than after each of them (~6
+         * per crossing offer), and not at all for an ioc offer, which
+         * leaves the book now (order_entry.c, finish_incoming).
+         * Meanwhile they only lagged behind, as its capacity only fell,
+         * and every reader takes them as claiming too much capacity at
+         * worst (capacity.c, "Zero blocks"). */
+        if (e->orders[oslot].tif != MATCHER_IOC)
+            cap_update_summary(e, &e->orders[oslot]);
+    }
 }
 
 static __attribute__((noinline)) void sweep_bids(matcher_engine *e, uint32_t oslot)
