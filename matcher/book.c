@@ -83,7 +83,7 @@ uint32_t book_level_find(const matcher_engine *e, uint32_t market, int si, int64
     return slotmap_find(&e->lvmap, level_hkey(market, si, price));
 }
 
-static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l);
+static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l, int64_t price);
 
 /* Drops the side's empty levels in one pass. Only called where no loop is
  * walking the side (order insertion), never from book_remove. */
@@ -94,7 +94,7 @@ static void side_compact(matcher_engine *e, uint32_t market, int si)
     for (uint32_t i = 0; i < bs->n_levels; i++) {
         uint32_t l = bs->lvl[i];
         if (e->levels[l].count == 0) {
-            level_release(e, market, si, l);
+            level_release(e, market, si, l, key_price(si, bs->keys[i]));
         } else {
             bs->keys[j] = bs->keys[i];
             bs->lvl[j] = l;
@@ -162,7 +162,7 @@ static __attribute__((noinline)) uint32_t level_create(matcher_engine *e, uint32
     } else {
         l = ++e->levels_hw;
     }
-    e->levels[l] = (level){.price_micros = price};
+    e->levels[l] = (level){.head = NIL};
     int32_t key = side_key(si == 0 ? MATCHER_BUY : MATCHER_SELL, price);
     side_insert(bs, side_lower_bound(bs, key), key, l);
     slotmap_put(&e->lvmap, hk, l);
@@ -285,7 +285,7 @@ static inline __attribute__((always_inline)) void level_counted_in(matcher_engin
     if (o->side == MATCHER_SELL) {
         e->lvsum[l].hours = lv->count == 1 ? e->omask[slot] : e->lvsum[l].hours | e->omask[slot];
     } else {
-        bid_bounds_cover(&e->lvsum[l].bids, o, lv->count == 1);
+        bid_bnd8_cover(&lv->bounds, o, lv->count == 1);
         uint32_t c = lv->count - 1; /* bids ahead of it if it is the tail */
         if (o->next != NIL)
             level_win_insert(lv, o, slot); /* inside the FIFO (a reverted replace) */
@@ -346,7 +346,7 @@ static inline __attribute__((always_inline)) void level_unlink(matcher_engine *e
     if (o->side == MATCHER_BUY) {
         level_win_leave(lv, slot);
         if (lv->count == 0)
-            e->lvsum[o->level].bids = BID_BOUNDS_NONE; /* sweeps pass it by */
+            lv->bounds = bid_bnd8_pack(BID_BOUNDS_NONE); /* sweeps pass it by */
     }
     o->level = NIL;
     o->prev = o->next = NIL;
@@ -396,9 +396,9 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
     e->lvsum[o->level].hours = acc;
 }
 
-static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l)
+static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l, int64_t price)
 {
-    slotmap_del(&e->lvmap, level_hkey(market, si, e->levels[l].price_micros));
+    slotmap_del(&e->lvmap, level_hkey(market, si, price));
     e->levels[l].next_free = e->level_free;
     e->level_free = l;
 }
@@ -410,7 +410,8 @@ static void side_pop_empty_best(matcher_engine *e, uint32_t market, int si)
     book_side *bs = &e->books[market].side[si];
     while (bs->n_levels > 0 && e->levels[bs->lvl[bs->n_levels - 1]].count == 0) {
         GPUX_ASSERT(bs->n_empty > 0);
-        level_release(e, market, si, bs->lvl[--bs->n_levels]);
+        --bs->n_levels;
+        level_release(e, market, si, bs->lvl[bs->n_levels], key_price(si, bs->keys[bs->n_levels]));
         bs->n_empty--;
     }
 }

@@ -113,24 +113,24 @@ static int check_bid_bounds(checker *k, const order *o, const bid_bounds *bb)
  * its FIFO, in order, with their windows: an entry out of place or with a
  * wrong window would make a sweep skip, or miss, a bid it can serve. Ask
  * levels keep none. */
-static int check_level_prefix(checker *k, const level *lv, uint8_t side)
+static int check_level_prefix(checker *k, const level *lv, int64_t price, uint8_t side)
 {
     const matcher_engine *e = k->e;
     uint32_t n = level_win_n(lv);
     for (uint32_t j = n; j < LEVEL_WIN; j++)
         if (lv->win_slot[j] != NIL)
-            return fail(k, "level at %lld: prefix entry %u after its end", (long long)lv->price_micros, j);
+            return fail(k, "level at %lld: prefix entry %u after its end", (long long)price, j);
     if (side == MATCHER_SELL && n != 0)
-        return fail(k, "ask level at %lld keeps a bid prefix", (long long)lv->price_micros);
+        return fail(k, "ask level at %lld keeps a bid prefix", (long long)price);
     if (n > lv->count)
-        return fail(k, "level at %lld: prefix of %u bids, %u in the level", (long long)lv->price_micros, n, lv->count);
+        return fail(k, "level at %lld: prefix of %u bids, %u in the level", (long long)price, n, lv->count);
     uint32_t s = lv->head;
     for (uint32_t j = 0; j < n; j++, s = e->orders[s].next) {
         if (s == NIL || lv->win_slot[j] != s)
-            return fail(k, "level at %lld: prefix entry %u is not the FIFO's bid %u", (long long)lv->price_micros, j, j);
+            return fail(k, "level at %lld: prefix entry %u is not the FIFO's bid %u", (long long)price, j, j);
         const order *b = &e->orders[s];
         if (lv->win_start_hour[j] != b->start_hour || lv->win_hours[j] != order_hours(b))
-            return fail(k, "level at %lld: prefix window of bid %llu is %d+%u, not %d..%d", (long long)lv->price_micros,
+            return fail(k, "level at %lld: prefix window of bid %llu is %d+%u, not %d..%d", (long long)price,
                         (unsigned long long)b->id, lv->win_start_hour[j], lv->win_hours[j], b->start_hour,
                         b->end_hour);
     }
@@ -185,11 +185,11 @@ static int check_side(checker *k, uint32_t m, int si)
         const level *lv = &e->levels[bs->lvl[i]];
         if (i > 0 && bs->keys[i - 1] >= bs->keys[i])
             return fail(k, "market %u side %d levels not sorted", m, si);
-        if (bs->keys[i] != side_key(side, lv->price_micros) ||
-            book_level_find(e, m, si, lv->price_micros) != bs->lvl[i])
+        int64_t price = key_price(si, bs->keys[i]);
+        if (price <= 0 || price > MATCHER_MAX_PRICE_MICROS || book_level_find(e, m, si, price) != bs->lvl[i])
             return fail(k, "market %u side %d level %u bad or not in the level map", m, si, i);
         empty += lv->count == 0;
-        if (check_level_prefix(k, lv, side) != 0)
+        if (check_level_prefix(k, lv, price, side) != 0)
             return -1;
         uint32_t count = 0;
         uint64_t prev_priority = 0;
@@ -197,11 +197,12 @@ static int check_side(checker *k, uint32_t m, int si)
             const order *o = &e->orders[s];
             if (o->prev != p || o->level != bs->lvl[i] || o->priority <= prev_priority)
                 return fail(k, "market %u level links/priority broken at order %llu", m, (unsigned long long)o->id);
-            if (check_order(k, o, s, lv->price_micros, side, m) != 0)
+            if (check_order(k, o, s, price, side, m) != 0)
                 return -1;
             if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvsum[bs->lvl[i]].hours) != 0)
                 return -1;
-            if (side == MATCHER_BUY && check_bid_bounds(k, o, &e->lvsum[bs->lvl[i]].bids) != 0)
+            bid_bounds bb = bid_bnd8_unpack(lv->bounds);
+            if (side == MATCHER_BUY && check_bid_bounds(k, o, &bb) != 0)
                 return -1;
             prev_priority = o->priority;
             if (++count > lv->count)

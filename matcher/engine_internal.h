@@ -127,32 +127,59 @@ static inline hmask hmask_range(int32_t from_hour, int32_t to_hour)
     return r == 0 ? ones : (ones << r) | (ones >> (HMASK_HOURS - r));
 }
 
-/* What a book walk reads about a level before (or instead of) the level
- * itself, one 16-byte entry per level slot (e->lvsum), so that skipping a
- * level costs 16 bytes and never the level or its orders.
- *   ask levels: hours, the union of the offers' hour masks (see above);
- *   bid levels: bids, bounds of the bids' windows: every bid of the level
- *     starts at or before max_start_hour, ends at or after min_end_hour
- *     and lasts at most max_hours. Bounds may be loose (a bid that left
- *     keeps them wide until a sweep walks the whole level and tightens
- *     them), never too tight: an offer that opens after max_start_hour,
- *     ends before min_end_hour or wants more than max_hours can serve no
- *     bid of the level, and its sweep skips it (match.c, "Bid level
- *     bounds"). */
+/* Bounds of a bid level's windows: every bid of the level starts at or
+ * before max_start_hour, ends at or after min_end_hour and lasts at most
+ * max_hours. Bounds may be loose (a bid that left keeps them wide until
+ * a sweep walks the whole level and tightens them), never too tight: an
+ * offer that opens after max_start_hour, ends before min_end_hour or
+ * wants more than max_hours can serve no bid of the level, and its sweep
+ * skips it (match.c, "Bid level bounds"). */
 typedef struct bid_bounds {
     int32_t max_start_hour;
     int32_t min_end_hour;
     int32_t max_hours;
-    int32_t unused;
 } bid_bounds;
 
 /* The bounds of a bid level with no bid: no offer's min_hours (>= 0)
  * fits max_hours, so every sweep passes the level without reading it. */
 #define BID_BOUNDS_NONE ((bid_bounds){.max_start_hour = INT32_MIN, .min_end_hour = INT32_MAX, .max_hours = -1})
 
-typedef union level_sum {
+/* bid_bounds as a bid level keeps them, in 8 bytes (level, bounds): the
+ * end as an offset from the start, clamped down to INT16_MAX, with
+ * BID_END_UNBOUNDED for "no end bound" (bounds are only narrowed by
+ * sweeps, so a stale end may lie years before a new start). Packing
+ * never makes bounds tighter. */
+#define BID_END_UNBOUNDED INT16_MIN
+typedef struct bid_bnd8 {
+    int32_t max_start_hour;
+    int16_t end_delta;          /* <= min_end_hour - max_start_hour, or BID_END_UNBOUNDED */
+    int16_t max_hours;
+} bid_bnd8;
+
+_Static_assert(sizeof(bid_bnd8) == 8, "bid_bnd8: 8 bytes");
+_Static_assert(MATCHER_MAX_WINDOW_HOURS <= INT16_MAX, "a bid's length fits max_hours");
+
+static inline bid_bnd8 bid_bnd8_pack(bid_bounds b)
+{
+    int64_t d = (int64_t)b.min_end_hour - b.max_start_hour;
+    d = d <= BID_END_UNBOUNDED ? BID_END_UNBOUNDED : d > INT16_MAX ? INT16_MAX : d;
+    return (bid_bnd8){b.max_start_hour, (int16_t)d, (int16_t)b.max_hours};
+}
+static inline bid_bounds bid_bnd8_unpack(bid_bnd8 b)
+{
+    int64_t end = b.end_delta == BID_END_UNBOUNDED ? INT32_MIN : (int64_t)b.max_start_hour + b.end_delta;
+    return (bid_bounds){b.max_start_hour, end < INT32_MIN ? INT32_MIN : (int32_t)end, b.max_hours};
+}
+
+/* What a walk over ask levels reads before (or instead of) the level: the
+ * union of the level's offers' hour masks (see above), one 16-byte entry
+ * per level slot (e->lvsum), so that skipping a level costs 16 bytes and
+ * never the level or its orders. (Bid levels keep their bounds in the
+ * level itself: a sweep over bids enters a third of the levels it
+ * passes, and one line per level beats a summary line plus, for those,
+ * the level's.) */
+typedef struct level_sum {
     hmask hours;
-    bid_bounds bids;
 } level_sum;
 
 _Static_assert(sizeof(level_sum) == 16, "level_sum: four per cache line");
@@ -170,7 +197,8 @@ _Static_assert(sizeof(level_sum) == 16, "level_sum: four per cache line");
 #define LEVEL_WIN 4
 
 typedef struct level {
-    int64_t price_micros;
+    bid_bnd8 bounds;            /* bid levels: their bids' windows (see
+                                   bid_bounds); the price is the side's key */
     uint32_t head, tail;
     uint32_t count;
     uint32_t next_free;
@@ -287,11 +315,10 @@ struct matcher_engine {
     slot_map lvmap;             /* (market, side, price) -> level slot */
 
     hmask *omask;               /* per order slot: an offer's hour mask */
-    level_sum *lvsum;           /* per level slot: an ask level's hour mask
-                                   or a bid level's window bounds, beside
-                                   the levels so that a walk skipping a
-                                   level reads 16 bytes, not the level's
-                                   line */
+    level_sum *lvsum;           /* per level slot: an ask level's hour
+                                   mask, beside the levels so that a plan
+                                   skipping a level reads 16 bytes, not
+                                   the level's line (bid levels: unused) */
 
     cap_chunk *chunks;          /* cfg.max_segments + 1 slots: every chunk
                                    holds a breakpoint, so never short */
@@ -331,6 +358,11 @@ static inline int32_t side_key(uint8_t side, int64_t price)
     GPUX_ASSERT(price > 0 && price <= MATCHER_MAX_PRICE_MICROS);
     return side == MATCHER_BUY ? (int32_t)price : -(int32_t)price;
 }
+/* The price of the level with sort key key on side si (0 bids, 1 asks). */
+static inline int64_t key_price(int si, int32_t key)
+{
+    return si == 0 ? (int64_t)key : -(int64_t)key;
+}
 static inline int32_t order_hours(const order *o) { return o->end_hour - o->start_hour; }
 /* The first hour an order's window is still open: its start, or the
  * clock's hour once that has passed (hours before it can no longer be
@@ -365,6 +397,24 @@ static inline void bid_bounds_cover_window(bid_bounds *bb, int32_t start_hour, i
 static inline void bid_bounds_cover(bid_bounds *bb, const order *b, bool first)
 {
     bid_bounds_cover_window(bb, b->start_hour, order_hours(b), first);
+}
+
+/* The same for a level's packed bounds. Most bids join a level whose
+ * bounds already cover them (matcher_classic: all of them), and those
+ * cost three compares. */
+static inline void bid_bnd8_cover(bid_bnd8 *bb, const order *b, bool first)
+{
+    int32_t hours = order_hours(b);
+    if (first) {
+        *bb = (bid_bnd8){b->start_hour, (int16_t)hours, (int16_t)hours};
+        return;
+    }
+    if (b->start_hour <= bb->max_start_hour && hours <= bb->max_hours &&
+        (bb->end_delta == BID_END_UNBOUNDED || b->end_hour >= (int64_t)bb->max_start_hour + bb->end_delta))
+        return;
+    bid_bounds u = bid_bnd8_unpack(*bb);
+    bid_bounds_cover(&u, b, false);
+    *bb = bid_bnd8_pack(u);
 }
 
 /* ---- money (engine_money.c) ---- */

@@ -1,5 +1,5 @@
 /* test_matcher_walk.c — the walk hints of a level's FIFO (match.c, "Walk
- * hints"), from inside the engine.
+ * hints") and a bid level's packed bounds, from inside the engine.
  *
  * Why: a hint is only ever prefetched, so a hint that is never written,
  * or points at the wrong order, changes no event and no state hash; the
@@ -141,12 +141,43 @@ static void test_sweep_walk_leaves_hints(void **state)
     matcher_destroy(e);
 }
 
+/* A bid level keeps its bounds packed in 8 bytes (engine_internal.h,
+ * bid_bnd8): unpacked, they are never tighter than what was packed (a
+ * sweep would skip a level holding a bid it can serve), and exact
+ * whenever the end lies within 16 bits of the start. Seeded random
+ * bounds, the empty level's, and ends far on either side. */
+static void test_bid_bounds_pack_never_tighter(void **state)
+{
+    (void)state;
+    uint64_t r = 7;
+    for (int k = 0; k < 200000; k++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        int32_t start = (int32_t)(r >> 33) % 1000000;
+        int32_t spread = k % 4 == 0 ? 70000 : 20000; /* a quarter far past 16 bits */
+        int32_t end = start + (int32_t)((r >> 13) % (uint64_t)(2 * spread)) - spread;
+        bid_bounds b = {start, end, (int32_t)((r >> 5) % (MATCHER_MAX_WINDOW_HOURS + 1))};
+        if (k == 0)
+            b = BID_BOUNDS_NONE;
+        if (k == 1)
+            b = (bid_bounds){INT32_MAX - 5, INT32_MIN, MATCHER_MAX_WINDOW_HOURS};
+        bid_bounds u = bid_bnd8_unpack(bid_bnd8_pack(b));
+        if (u.max_start_hour != b.max_start_hour || u.min_end_hour > b.min_end_hour || u.max_hours != b.max_hours)
+            fail_msg("bounds (%d, %d, %d) came back tighter: (%d, %d, %d)", b.max_start_hour, b.min_end_hour,
+                     b.max_hours, u.max_start_hour, u.min_end_hour, u.max_hours);
+        int64_t d = (int64_t)b.min_end_hour - b.max_start_hour;
+        if (d > INT16_MIN && d <= INT16_MAX && u.min_end_hour != b.min_end_hour)
+            fail_msg("bounds (%d, %d) within 16 bits came back loose: %d", b.max_start_hour, b.min_end_hour,
+                     u.min_end_hour);
+    }
+}
+
 int main(void)
 {
     _Static_assert(N_RESTING > 2 * AHEAD + LEVEL_WIN, "levels long enough to show the hints");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_walk_leaves_hints),
         cmocka_unit_test(test_sweep_walk_leaves_hints),
+        cmocka_unit_test(test_bid_bounds_pack_never_tighter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
