@@ -99,8 +99,9 @@ typedef struct order {
 #define PREFETCH_DEEP_ORDERS 65536
 
 /* How far along its FIFO an order's walk_hint points (match.c, "Walk
- * hints"): 8 against 4 and 16, matcher_gpu's ioc_buy mean and p99 lower
- * in 3 of 3 alternated pairs each (docs/benchmarks.md, ninth session). */
+ * hints"): 8 against 4, matcher_gpu's ioc_buy mean and p99 lower in 3 of
+ * 3 alternated pairs; 16 was not better (docs/benchmarks.md, ninth
+ * session). */
 #define WALK_HINT_AHEAD 8
 
 _Static_assert(sizeof(order) == 128, "order: two cache lines");
