@@ -187,6 +187,18 @@ static size_t offer_list_at(const uint8_t *buf, size_t len, int64_t now)
     return at;
 }
 
+/* one_trade's book (clock at now) saved into *buf (the caller frees it);
+ * returns where the offer's capacity list starts in it. */
+static size_t one_trade_saved(int64_t now, uint8_t **buf, size_t *len)
+{
+    matcher_engine *e = one_market_engine(8, 8, 16, 16);
+    sink s = {0};
+    one_trade(e, &s, now);
+    assert_int_equal(matcher_save(e, buf, len), 0);
+    matcher_destroy(e);
+    return offer_list_at(*buf, *len, now);
+}
+
 /* Loads a copy of snapshot buf with the u32 at off set to v and the
  * checksum made right again; asserts that the load is refused as
  * malformed. */
@@ -230,14 +242,10 @@ static void assert_loads(const uint8_t *buf, size_t len)
 static void test_load_refuses_bad_capacity_lists(void **state)
 {
     (void)state;
-    matcher_engine *e = one_market_engine(8, 8, 16, 16);
-    sink s = {0};
     const int64_t now = 500000;
-    one_trade(e, &s, now);
     uint8_t *buf;
     size_t len;
-    assert_int_equal(matcher_save(e, &buf, &len), 0);
-    size_t at = offer_list_at(buf, len, now);
+    size_t at = one_trade_saved(now, &buf, &len);
     /* byte offsets in the list of: 2nd start, 2nd qty, 3rd qty */
     const struct { size_t off; uint32_t v; } bad[] = {
         {12, (uint32_t)now - 1},  /* 2nd start before the first (and the window) */
@@ -251,7 +259,6 @@ static void test_load_refuses_bad_capacity_lists(void **state)
         assert_forged_refused(buf, len, at + bad[k].off, bad[k].v);
     assert_loads(buf, len);
     free(buf);
-    matcher_destroy(e);
 }
 
 /* Only bids are bound to a provider: an offer's provider lock shares its
@@ -260,21 +267,15 @@ static void test_load_refuses_bad_capacity_lists(void **state)
 static void test_load_refuses_offer_with_provider_lock(void **state)
 {
     (void)state;
-    matcher_engine *e = one_market_engine(8, 8, 16, 16);
-    sink s = {0};
-    const int64_t now = 500000;
-    one_trade(e, &s, now);
     uint8_t *buf;
     size_t len;
-    assert_int_equal(matcher_save(e, &buf, &len), 0);
-    size_t at = offer_list_at(buf, len, now);
+    size_t at = one_trade_saved(500000, &buf, &len);
     /* the offer's side, right after its lock: the offsets are right */
     assert_int_equal(buf[at - 12], MATCHER_SELL);
     assert_int_equal(buf[at - 16], 0);
     assert_forged_refused(buf, len, at - 16, 2); /* bound to account 2 */
     assert_loads(buf, len);
     free(buf);
-    matcher_destroy(e);
 }
 
 /* The exchange-wide total of deposits ever made cannot overflow int64:

@@ -59,6 +59,17 @@ static uint32_t slot_of(const matcher_engine *e, uint64_t id)
     return s;
 }
 
+/* Places n orders c (all rest, in one level), their ids into ids; no
+ * walk has passed them yet, so none has a hint. */
+static void place(matcher_engine *e, uint64_t *ids, int n, matcher_cmd c)
+{
+    for (int k = 0; k < n; k++) {
+        ids[k] = matcher_next_order_id(e);
+        assert_int_equal(run(e, c), MATCHER_OK);
+        assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL);
+    }
+}
+
 /* Each of the orders ids[0 .. n) (a FIFO walked to its end, in order)
  * hints at the one AHEAD places further; the last AHEAD, with nothing
  * that far behind them, hint at nothing (the tests arrange that no
@@ -83,15 +94,11 @@ static void test_plan_walk_leaves_hints(void **state)
     (void)state;
     matcher_engine *e = engine_with_accounts();
     uint64_t ids[N_RESTING + 1];
-    for (int k = 0; k <= N_RESTING; k++) {
-        ids[k] = matcher_next_order_id(e);
-        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 3,
-                                              .qty = 4, .min_hours = k < N_RESTING ? 24 : 0,
-                                              .price_micros = 2000000, .start_hour = NOW,
-                                              .end_hour = NOW + 48}), MATCHER_OK);
-    }
-    for (int k = 0; k <= N_RESTING; k++)
-        assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL); /* no walk yet */
+    matcher_cmd offer = {.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 3, .qty = 4,
+                         .min_hours = 24, .price_micros = 2000000, .start_hour = NOW, .end_hour = NOW + 48};
+    place(e, ids, N_RESTING, offer);
+    offer.min_hours = 0;
+    place(e, ids + N_RESTING, 1, offer);
     matcher_cmd bid = {.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .tif = MATCHER_IOC, .account = 2,
                        .qty = 1, .min_qty = 1, .price_micros = 2500000, .start_hour = NOW + 1,
                        .end_hour = NOW + 5};
@@ -121,14 +128,9 @@ static void test_sweep_walk_leaves_hints(void **state)
     (void)state;
     matcher_engine *e = engine_with_accounts();
     uint64_t ids[N_RESTING + 1];
-    for (int k = 0; k <= N_RESTING; k++) {
-        ids[k] = matcher_next_order_id(e);
-        assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 1,
-                                              .qty = 1, .min_qty = 1, .price_micros = 2500000,
-                                              .start_hour = NOW + 1, .end_hour = NOW + 5}), MATCHER_OK);
-    }
-    for (int k = 0; k <= N_RESTING; k++)
-        assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL); /* no walk yet */
+    place(e, ids, N_RESTING + 1,
+          (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 1, .qty = 1, .min_qty = 1,
+                        .price_micros = 2500000, .start_hour = NOW + 1, .end_hour = NOW + 5});
     assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .tif = MATCHER_IOC,
                                           .account = 1, .qty = 1, .price_micros = 2000000, .start_hour = NOW,
                                           .end_hour = NOW + 48}), MATCHER_OK);
