@@ -296,21 +296,22 @@ void cap_prune(matcher_engine *e, order *o)
     GPUX_ASSERT(c != NIL);
     if (now <= o->start_hour)
         return; /* nothing before the clock */
-    if (now >= o->end_hour)
-        now = o->end_hour - 1; /* all but the last hour's breakpoint end by now */
-    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].bp[0] < bp_at(o, now + 1); c = nx) {
+    /* the latest hour of the window by now: every breakpoint before the
+     * one holding it ends by now */
+    int32_t last = now < o->end_hour ? now : o->end_hour - 1;
+    for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].bp[0] < bp_at(o, last + 1); c = nx) {
         bp_given(e, e->chunks[c].n); /* every breakpoint here ends by now */
         chunk_release(e, c);
     }
     o->cap_head = c;
     cap_chunk *k = &e->chunks[c];
-    uint32_t d = entry_for(o, k, now); /* entries before d end by now (0 if all start later) */
+    uint32_t d = entry_for(o, k, last); /* entries before d end by now (0 if all start later) */
     if (d > 0) {
         memmove(&k->bp[0], &k->bp[d], (k->n - d) * sizeof k->bp[0]);
         k->n -= d;
         bp_given(e, d);
     }
-    if (bp_start(o, k->bp[0]) < now && now == (int32_t)e->now_hour)
+    if (now < o->end_hour && bp_start(o, k->bp[0]) < now)
         k->bp[0] = bp_pack(o, now, bp_qty(k->bp[0]));
 }
 

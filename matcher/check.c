@@ -191,6 +191,7 @@ static int check_side(checker *k, uint32_t m, int si)
         empty += lv->count == 0;
         if (check_level_prefix(k, lv, price, side) != 0)
             return -1;
+        bid_bounds bb = bid_bnd8_unpack(lv->bounds); /* bid levels */
         uint32_t count = 0;
         uint64_t prev_priority = 0;
         for (uint32_t s = lv->head, p = NIL; s != NIL; p = s, s = e->orders[s].next) {
@@ -201,7 +202,6 @@ static int check_side(checker *k, uint32_t m, int si)
                 return -1;
             if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvsum[bs->lvl[i]].hours) != 0)
                 return -1;
-            bid_bounds bb = bid_bnd8_unpack(lv->bounds);
             if (side == MATCHER_BUY && check_bid_bounds(k, o, &bb) != 0)
                 return -1;
             prev_priority = o->priority;

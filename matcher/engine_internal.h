@@ -166,9 +166,14 @@ static inline bid_bnd8 bid_bnd8_pack(bid_bounds b)
     d = d <= BID_END_UNBOUNDED ? BID_END_UNBOUNDED : d > INT16_MAX ? INT16_MAX : d;
     return (bid_bnd8){b.max_start_hour, (int16_t)d, (int16_t)b.max_hours};
 }
+/* The packed bounds' min_end_hour (INT64_MIN: no end bound). */
+static inline int64_t bid_bnd8_min_end(bid_bnd8 b)
+{
+    return b.end_delta == BID_END_UNBOUNDED ? INT64_MIN : (int64_t)b.max_start_hour + b.end_delta;
+}
 static inline bid_bounds bid_bnd8_unpack(bid_bnd8 b)
 {
-    int64_t end = b.end_delta == BID_END_UNBOUNDED ? INT32_MIN : (int64_t)b.max_start_hour + b.end_delta;
+    int64_t end = bid_bnd8_min_end(b);
     return (bid_bounds){b.max_start_hour, end < INT32_MIN ? INT32_MIN : (int32_t)end, b.max_hours};
 }
 
@@ -410,8 +415,7 @@ static inline void bid_bnd8_cover(bid_bnd8 *bb, const order *b, bool first)
         *bb = (bid_bnd8){b->start_hour, (int16_t)hours, (int16_t)hours};
         return;
     }
-    if (b->start_hour <= bb->max_start_hour && hours <= bb->max_hours &&
-        (bb->end_delta == BID_END_UNBOUNDED || b->end_hour >= (int64_t)bb->max_start_hour + bb->end_delta))
+    if (b->start_hour <= bb->max_start_hour && hours <= bb->max_hours && b->end_hour >= bid_bnd8_min_end(*bb))
         return;
     bid_bounds u = bid_bnd8_unpack(*bb);
     bid_bounds_cover(&u, b, false);

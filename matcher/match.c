@@ -186,8 +186,7 @@ static uint32_t walk_next(ask_walk *w)
 static inline bool bid_level_may_use(const matcher_engine *e, uint32_t l, const order *o, int32_t open_start)
 {
     bid_bnd8 bb = e->levels[l].bounds;
-    return bb.max_start_hour >= open_start && bb.max_hours >= o->min_hours &&
-           (bb.end_delta == BID_END_UNBOUNDED || (int64_t)bb.max_start_hour + bb.end_delta <= o->end_hour);
+    return bb.max_start_hour >= open_start && bb.max_hours >= o->min_hours && bid_bnd8_min_end(bb) <= o->end_hour;
 }
 
 /* Can offer o (open from open_start) serve a bid of window [start_hour,

@@ -311,7 +311,6 @@ static bool r_order(rbuf *r, matcher_engine *e, uint32_t slot)
     if (r->bad || side > 255 || tif > 255 || sp > 255 || (side == MATCHER_SELL && lock != 0))
         return false;
     o->side = (uint8_t)side;
-    o->walk_hint = NIL;
     o->tif = (uint8_t)tif;
     o->single_provider = (uint8_t)sp;
     if (!order_fields_ok(e, o))
