@@ -80,8 +80,11 @@ static void hop_targets(const matcher_engine *e, const matcher_cmd *c)
         uint32_t l = slotmap_find(&e->lvmap, hk);
         if (l != NIL) {
             touch(&e->levels[l]);
-            if (c->side == MATCHER_SELL)
-                touch(&e->lvsum[l]); /* an ask level's hour mask (a bid level's bounds are in the level) */
+            /* an ask level's hour mask; a bid level's entry is unused
+             * (its bounds are in the level), but asking for it costs
+             * less than a branch on the side: matcher_classic +2..5% in
+             * 5 of 6 pairs without that branch here and below */
+            touch(&e->lvsum[l]);
         }
     } else if (c->type == MATCHER_CMD_CANCEL || c->type == MATCHER_CMD_REPLACE) {
         uint32_t slot = named_order(e, c);
@@ -141,8 +144,7 @@ static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c, bool d
     const order *o = &e->orders[slot];
     if (o->level != NIL) {
         touch(&e->levels[o->level]);
-        if (o->side == MATCHER_SELL)
-            touch(&e->lvsum[o->level]);
+        touch(&e->lvsum[o->level]);
     }
     if (o->prev != NIL)
         touch(&e->orders[o->prev]); /* its next link: the first line */
@@ -154,8 +156,7 @@ static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c, bool d
         uint32_t l = new_level(e, c, o);
         if (l != NIL) {
             touch(&e->levels[l]);
-            if (o->side == MATCHER_SELL)
-                touch(&e->lvsum[l]);
+            touch(&e->lvsum[l]);
         }
     } else if (replace_key(c, o, &hk)) {
         slotmap_prefetch(&e->lvmap, hk);
