@@ -283,7 +283,7 @@ static inline __attribute__((always_inline)) void level_counted_in(matcher_engin
     lv->count++;
     o->level = l;
     if (o->side == MATCHER_SELL) {
-        e->lvsum[l].hours = lv->count == 1 ? e->omask[slot] : e->lvsum[l].hours | e->omask[slot];
+        e->lvmask[l] = lv->count == 1 ? e->omask[slot] : e->lvmask[l] | e->omask[slot];
     } else {
         bid_bnd8_cover(&lv->bounds, o, lv->count == 1);
         uint32_t c = lv->count - 1; /* bids ahead of it if it is the tail */
@@ -385,7 +385,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
     GPUX_ASSERT(o->side == MATCHER_SELL);
     level *lv = &e->levels[o->level];
     if ((old_mask & ~now) == 0 || lv->count > LEVEL_REFRESH_MAX) {
-        e->lvsum[o->level].hours |= now; /* only gained bits, or too long to recompute */
+        e->lvmask[o->level] |= now; /* only gained bits, or too long to recompute */
         return;
     }
     hmask acc = 0;
@@ -393,7 +393,7 @@ void book_offer_mask_changed(matcher_engine *e, uint32_t slot, hmask old_mask)
         GPUX_ASSERT(n < LEVEL_REFRESH_MAX);
         acc |= e->omask[s];
     }
-    e->lvsum[o->level].hours = acc;
+    e->lvmask[o->level] = acc;
 }
 
 static void level_release(matcher_engine *e, uint32_t market, int si, uint32_t l, int64_t price)

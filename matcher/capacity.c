@@ -27,7 +27,7 @@
  * some hour of the bid's window (the cheap offers sell the popular hours
  * first). So each offer also keeps a 128-bit mask of the hours (mod 128)
  * where it has capacity (e->omask, by order slot), and each ask level the
- * union of its offers' masks (e->lvsum, by level slot; book.c keeps it).
+ * union of its offers' masks (e->lvmask, by level slot; book.c keeps it).
  * A plan reads only that mask for a level where some hour of the bid's
  * window has no capacity in any offer. Masks are computed here from the
  * breakpoints; a level's mask is recomputed from its offers when one of

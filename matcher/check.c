@@ -98,8 +98,8 @@ static int check_hour_masks(checker *k, const order *o, uint32_t slot, hmask lev
 }
 
 /* A bid lies inside its level's window bounds (engine_internal.h,
- * level_sum): bounds too tight would make a sweep skip a bid it can
- * serve. */
+ * bid_bounds; kept packed in the level): bounds too tight would make a
+ * sweep skip a bid it can serve. */
 static int check_bid_bounds(checker *k, const order *o, const bid_bounds *bb)
 {
     if (o->start_hour > bb->max_start_hour || o->end_hour < bb->min_end_hour || order_hours(o) > bb->max_hours)
@@ -200,7 +200,7 @@ static int check_side(checker *k, uint32_t m, int si)
                 return fail(k, "market %u level links/priority broken at order %llu", m, (unsigned long long)o->id);
             if (check_order(k, o, s, price, side, m) != 0)
                 return -1;
-            if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvsum[bs->lvl[i]].hours) != 0)
+            if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvmask[bs->lvl[i]]) != 0)
                 return -1;
             if (side == MATCHER_BUY && check_bid_bounds(k, o, &bb) != 0)
                 return -1;

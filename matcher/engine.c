@@ -163,7 +163,7 @@ void matcher_destroy(matcher_engine *e)
     table_free(e->lvmap.slots);
     table_free(e->chunks);
     table_free(e->omask);
-    table_free(e->lvsum);
+    table_free(e->lvmask);
     table_free(e->bucket_head);
     table_free(e->bucket_tail);
     table_free(e->plan);
@@ -188,7 +188,7 @@ static bool alloc_tables(matcher_engine *e)
     e->lvmap = (slot_map){.slots = table_alloc(map_size, sizeof(map_slot)), .mask = map_size - 1};
     e->chunks = table_alloc((size_t)c->max_segments + 1, sizeof(cap_chunk));
     e->omask = table_alloc((size_t)c->max_orders + 1, sizeof(hmask));
-    e->lvsum = table_alloc((size_t)c->max_orders + 1, sizeof(level_sum));
+    e->lvmask = table_alloc((size_t)c->max_orders + 1, sizeof(hmask));
     e->books = table_alloc(e->cat.n_markets ? e->cat.n_markets : 1, sizeof(market_book));
     e->bucket_head = table_alloc(EXPIRY_RING, sizeof(uint32_t));
     e->bucket_tail = table_alloc(EXPIRY_RING, sizeof(uint32_t));
@@ -198,7 +198,7 @@ static bool alloc_tables(matcher_engine *e)
     e->sp_steps = table_alloc(c->max_accounts, sizeof(uint32_t));
     e->sp_epoch = table_alloc(c->max_accounts, sizeof(uint32_t));
     if (!e->accounts || !e->orders || !e->idmap.slots || !e->levels || !e->chunks ||
-        !e->lvmap.slots || !e->omask || !e->lvsum ||
+        !e->lvmap.slots || !e->omask || !e->lvmask ||
         !e->books || !e->bucket_head || !e->bucket_tail || !e->plan || !e->sp_rem || !e->sp_avail || !e->sp_steps ||
         !e->sp_epoch)
         return false;

@@ -177,18 +177,7 @@ static inline bid_bounds bid_bnd8_unpack(bid_bnd8 b)
     return (bid_bounds){b.max_start_hour, end < INT32_MIN ? INT32_MIN : (int32_t)end, b.max_hours};
 }
 
-/* What a walk over ask levels reads before (or instead of) the level: the
- * union of the level's offers' hour masks (see above), one 16-byte entry
- * per level slot (e->lvsum), so that skipping a level costs 16 bytes and
- * never the level or its orders. (Bid levels keep their bounds in the
- * level itself: a sweep over bids enters a third of the levels it
- * passes, and one line per level beats a summary line plus, for those,
- * the level's.) */
-typedef struct level_sum {
-    hmask hours;
-} level_sum;
-
-_Static_assert(sizeof(level_sum) == 16, "level_sum: four per cache line");
+_Static_assert(sizeof(hmask) == 16, "a level's hour mask: four per cache line (e->lvmask)");
 
 /* A price level: one cache line. Bid levels also carry their first bids
  * inline (match.c, "Bid windows"): win_slot[k], win_start_hour[k] and
@@ -321,10 +310,16 @@ struct matcher_engine {
     slot_map lvmap;             /* (market, side, price) -> level slot */
 
     hmask *omask;               /* per order slot: an offer's hour mask */
-    level_sum *lvsum;           /* per level slot: an ask level's hour
-                                   mask, beside the levels so that a plan
-                                   skipping a level reads 16 bytes, not
-                                   the level's line (bid levels: unused) */
+    hmask *lvmask;              /* per level slot: an ask level's hour
+                                   mask, the union of its offers' (see
+                                   "Hour masks"), beside the levels so
+                                   that a plan skipping a level reads 16
+                                   bytes, never the level or its orders.
+                                   Bid levels: unused (their bounds are
+                                   in the level: a sweep over bids enters
+                                   a third of the levels it passes, and
+                                   one line per level beat a summary
+                                   line plus, for those, the level's) */
 
     cap_chunk *chunks;          /* cfg.max_segments + 1 slots: every chunk
                                    holds a breakpoint, so never short */

@@ -32,8 +32,8 @@
  * it read sat on levels where no bid was eligible). Each bid level keeps
  * bounds of its bids' windows (engine_internal.h, bid_bounds), packed in
  * the level's own line since the ninth session (before: a 16-byte
- * summary apart, lvsum, which a sweep read for every level it passed and
- * then the level line for the third it entered; one line per level
+ * summary beside the level, which a sweep read for every level it passed
+ * and then the level line for the third it entered; one line per level
  * instead: matcher_gpu ioc_sell mean -2..-6% and p99 lower in 3 of 3
  * pairs): a sweep reads the level line and skips a level that cannot
  * hold an eligible bid without reading its orders. A bid skipped that way
@@ -68,7 +68,7 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 /* A book walk is a chain of cache misses (a level, then each order of its
  * FIFO; on a busy day most levels hold one or two orders). Asking ahead
  * overlaps them: what tells whether to enter the level PF_MASKS steps
- * ahead (an ask level's summary, lvsum; a bid level's line, which holds
+ * ahead (an ask level's hour mask, lvmask; a bid level's line, which holds
  * its bounds); a sweep over bids asks for the bids a level's prefix says
  * it will read PF_ORDERS steps ahead (only for levels whose bounds let
  * the walk enter them; every step reads only what an earlier step asked
@@ -118,7 +118,7 @@ static inline void walk_hint_pass(matcher_engine *e, hint_ring *r, uint32_t s)
  * no capacity in any of the level's offers.) */
 static inline bool level_may_serve(const matcher_engine *e, uint32_t l, hmask need)
 {
-    return (e->lvsum[l].hours & need) == need;
+    return (e->lvmask[l] & need) == need;
 }
 
 /* A walk over the ask levels a bid may take from, best first. Levels whose
@@ -162,7 +162,7 @@ static uint32_t walk_next(ask_walk *w)
             break;
         }
         if (i >= PF_MASKS)
-            GPUX_PREFETCH(&w->e->lvsum[asks->lvl[i - PF_MASKS]]);
+            GPUX_PREFETCH(&w->e->lvmask[asks->lvl[i - PF_MASKS]]);
         w->pos = i;
         uint32_t l = asks->lvl[i];
         if (level_may_serve(w->e, l, w->need)) {

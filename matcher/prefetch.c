@@ -84,7 +84,7 @@ static void hop_targets(const matcher_engine *e, const matcher_cmd *c)
              * (its bounds are in the level), but asking for it costs
              * less than a branch on the side: matcher_classic +2..5% in
              * 5 of 6 pairs without that branch here and below */
-            touch(&e->lvsum[l]);
+            touch(&e->lvmask[l]);
         }
     } else if (c->type == MATCHER_CMD_CANCEL || c->type == MATCHER_CMD_REPLACE) {
         uint32_t slot = named_order(e, c);
@@ -144,7 +144,7 @@ static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c, bool d
     const order *o = &e->orders[slot];
     if (o->level != NIL) {
         touch(&e->levels[o->level]);
-        touch(&e->lvsum[o->level]);
+        touch(&e->lvmask[o->level]);
     }
     if (o->prev != NIL)
         touch(&e->orders[o->prev]); /* its next link: the first line */
@@ -156,7 +156,7 @@ static void hop_neighbours(const matcher_engine *e, const matcher_cmd *c, bool d
         uint32_t l = new_level(e, c, o);
         if (l != NIL) {
             touch(&e->levels[l]);
-            touch(&e->lvsum[l]);
+            touch(&e->lvmask[l]);
         }
     } else if (replace_key(c, o, &hk)) {
         slotmap_prefetch(&e->lvmap, hk);
