@@ -143,6 +143,34 @@ static void test_sweep_walk_leaves_hints(void **state)
     matcher_destroy(e);
 }
 
+/* A sweep that walks a whole bid level refills its prefix (match.c,
+ * "Bid windows") from the bids behind it: two bids of the prefix fill
+ * and leave, the sweep goes on through the rest (their windows run past
+ * the offer's end), and the prefix then holds the next LEVEL_WIN bids of
+ * the FIFO, not just the two that were left in it. */
+static void test_sweep_refills_prefix(void **state)
+{
+    (void)state;
+    matcher_engine *e = engine_with_accounts();
+    uint64_t ids[N_RESTING];
+    matcher_cmd bid = {.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_BUY, .account = 2, .qty = 1, .min_qty = 1,
+                       .price_micros = 2500000, .start_hour = NOW + 1, .end_hour = NOW + 5};
+    place(e, ids, 2, bid);
+    bid.end_hour = NOW + 60; /* past the offer's end: walked, not filled */
+    place(e, ids + 2, N_RESTING - 2, bid);
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .tif = MATCHER_IOC,
+                                          .account = 3, .qty = 10, .price_micros = 2000000, .start_hour = NOW,
+                                          .end_hour = NOW + 48}), MATCHER_OK);
+    assert_int_equal(matcher_next_trade_id(e), 3); /* the first two filled */
+    const level *lv = &e->levels[e->orders[slot_of(e, ids[2])].level];
+    assert_int_equal(lv->count, N_RESTING - 2);
+    for (int k = 0; k < LEVEL_WIN; k++)
+        assert_int_equal(lv->win_slot[k], slot_of(e, ids[2 + k]));
+    char err[256];
+    assert_int_equal(matcher_check(e, err, sizeof err), 0);
+    matcher_destroy(e);
+}
+
 /* A bid level keeps its bounds packed in 8 bytes (engine_internal.h,
  * bid_bnd8): unpacked, they are never tighter than what was packed (a
  * sweep would skip a level holding a bid it can serve), and exact
@@ -179,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_walk_leaves_hints),
         cmocka_unit_test(test_sweep_walk_leaves_hints),
+        cmocka_unit_test(test_sweep_refills_prefix),
         cmocka_unit_test(test_bid_bounds_pack_never_tighter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
