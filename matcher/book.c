@@ -284,6 +284,9 @@ static inline __attribute__((always_inline)) void level_counted_in(matcher_engin
     o->level = l;
     if (o->side == MATCHER_SELL) {
         e->lvmask[l] = lv->count == 1 ? e->omask[slot] : e->lvmask[l] | e->omask[slot];
+        if (lv->count == 1)
+            ask_cover_clear(&lv->covers);
+        ask_cover_add(&lv->covers, o->start_hour, o->end_hour);
     } else {
         bid_bnd8_cover(&lv->bounds, o, lv->count == 1);
         uint32_t c = lv->count - 1; /* bids ahead of it if it is the tail */

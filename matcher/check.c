@@ -109,19 +109,30 @@ static int check_bid_bounds(checker *k, const order *o, const bid_bounds *bb)
     return 0;
 }
 
+/* An offer lies inside one of its level's covers (engine_internal.h,
+ * ask_cover): covers too narrow would make a plan skip an offer that can
+ * serve its bid. */
+static int check_ask_cover(checker *k, const order *o, const level *lv)
+{
+    if (!ask_cover_holds(&lv->covers, o->start_hour, o->end_hour))
+        return fail(k, "offer %llu window %d..%d outside its level's covers", (unsigned long long)o->id,
+                    o->start_hour, o->end_hour);
+    return 0;
+}
+
 /* A level's bid prefix (engine_internal.h, level) is the first bids of
  * its FIFO, in order, with their windows: an entry out of place or with a
  * wrong window would make a sweep skip, or miss, a bid it can serve. Ask
- * levels keep none. */
+ * levels keep covers in that room instead. */
 static int check_level_prefix(checker *k, const level *lv, int64_t price, uint8_t side)
 {
     const matcher_engine *e = k->e;
+    if (side == MATCHER_SELL)
+        return 0;
     uint32_t n = level_win_n(lv);
     for (uint32_t j = n; j < LEVEL_WIN; j++)
         if (lv->win_slot[j] != NIL)
             return fail(k, "level at %lld: prefix entry %u after its end", (long long)price, j);
-    if (side == MATCHER_SELL && n != 0)
-        return fail(k, "ask level at %lld keeps a bid prefix", (long long)price);
     if (n > lv->count)
         return fail(k, "level at %lld: prefix of %u bids, %u in the level", (long long)price, n, lv->count);
     uint32_t s = lv->head;
@@ -201,6 +212,8 @@ static int check_side(checker *k, uint32_t m, int si)
             if (check_order(k, o, s, price, side, m) != 0)
                 return -1;
             if (side == MATCHER_SELL && check_hour_masks(k, o, s, e->lvmask[bs->lvl[i]]) != 0)
+                return -1;
+            if (side == MATCHER_SELL && check_ask_cover(k, o, lv) != 0)
                 return -1;
             if (side == MATCHER_BUY && check_bid_bounds(k, o, &bb) != 0)
                 return -1;

@@ -191,19 +191,82 @@ _Static_assert(sizeof(hmask) == 16, "a level's hour mask: four per cache line (e
  * prefix (all NIL). */
 #define LEVEL_WIN 4
 
+/* Ask levels use the room of the bid prefix for the windows their offers
+ * cover (match.c, "Ask level covers"): up to ASK_COVERS windows such
+ * that every offer's window lies inside one of them. A window may be
+ * wider than any offer's (merged, or kept after its offer left), never
+ * narrower, so a bid whose window no entry contains can take nothing
+ * from the level. An unused entry is empty (start INT32_MAX). */
+#define ASK_COVERS 5
+
+typedef struct ask_cover {
+    int32_t start_hour[ASK_COVERS];
+    int32_t end_hour[ASK_COVERS];
+} ask_cover;
+
 typedef struct level {
     bid_bnd8 bounds;            /* bid levels: their bids' windows (see
                                    bid_bounds); the price is the side's key */
     uint32_t head, tail;
     uint32_t count;
     uint32_t next_free;
-    uint32_t win_slot[LEVEL_WIN];
-    int32_t win_start_hour[LEVEL_WIN];
-    uint16_t win_hours[LEVEL_WIN];
+    union {
+        struct {                /* bid levels */
+            uint32_t win_slot[LEVEL_WIN];
+            int32_t win_start_hour[LEVEL_WIN];
+            uint16_t win_hours[LEVEL_WIN];
+        };
+        ask_cover covers;       /* ask levels */
+    };
 } level;
 
 _Static_assert(sizeof(level) == 64, "level: one cache line");
 _Static_assert(MATCHER_MAX_WINDOW_HOURS <= UINT16_MAX, "a bid's length fits win_hours");
+
+/* An ask level's covers: none, then the offer windows [start, end) one
+ * by one. A window inside an entry changes nothing; entries inside the
+ * new window give way to it; with no free entry it merges into the entry
+ * it widens least (the entry then spans both: wider, never narrower). */
+static inline void ask_cover_clear(ask_cover *c)
+{
+    for (int k = 0; k < ASK_COVERS; k++) {
+        c->start_hour[k] = INT32_MAX;
+        c->end_hour[k] = INT32_MIN;
+    }
+}
+
+static inline bool ask_cover_holds(const ask_cover *c, int32_t start_hour, int32_t end_hour)
+{
+    bool in = false;
+    for (int k = 0; k < ASK_COVERS; k++)
+        in |= (c->start_hour[k] <= start_hour) & (c->end_hour[k] >= end_hour);
+    return in;
+}
+
+static inline void ask_cover_add(ask_cover *c, int32_t start_hour, int32_t end_hour)
+{
+    if (ask_cover_holds(c, start_hour, end_hour))
+        return;
+    int free_k = -1, best_k = 0;
+    int64_t best_cost = INT64_MAX;
+    for (int k = 0; k < ASK_COVERS; k++) {
+        if (c->start_hour[k] >= start_hour && c->end_hour[k] <= end_hour)
+            c->start_hour[k] = INT32_MAX, c->end_hour[k] = INT32_MIN; /* inside the new one */
+        if (c->start_hour[k] == INT32_MAX) {
+            free_k = k;
+            continue;
+        }
+        int64_t cost = (int64_t)(c->start_hour[k] > start_hour ? c->start_hour[k] - start_hour : 0) +
+                       (end_hour > c->end_hour[k] ? end_hour - c->end_hour[k] : 0);
+        if (cost < best_cost)
+            best_cost = cost, best_k = k;
+    }
+    int k = free_k >= 0 ? free_k : best_k;
+    if (c->start_hour[k] > start_hour)
+        c->start_hour[k] = start_hour;
+    if (c->end_hour[k] < end_hour)
+        c->end_hour[k] = end_hour;
+}
 
 /* The length of level lv's bid prefix (see level). */
 static inline uint32_t level_win_n(const level *lv)

@@ -135,6 +135,7 @@ typedef struct ask_walk {
     const matcher_engine *e;
     const book_side *asks;
     hmask need;
+    int32_t start_hour, end_hour; /* the bid's window (see "Ask level covers") */
     int64_t min_key;          /* -(the bid's price): lower keys are dearer */
     uint32_t pos;             /* positions [0, pos) are still to look at */
     uint32_t q[WALK_AHEAD];   /* queued level slots, oldest at head */
@@ -146,6 +147,8 @@ static void walk_begin(ask_walk *w, const matcher_engine *e, const order *b)
     w->e = e;
     w->asks = &e->books[b->market].side[1];
     w->need = hmask_range(b->start_hour, b->end_hour);
+    w->start_hour = b->start_hour;
+    w->end_hour = b->end_hour;
     w->min_key = -b->price_micros;
     w->pos = w->asks->n_levels;
     w->head = w->n = 0;
@@ -177,6 +180,30 @@ static uint32_t walk_next(ask_walk *w)
     w->n--;
     if (w->n > 0) /* asked for when it was queued: now its first order */
         GPUX_PREFETCH(&w->e->orders[w->e->levels[w->q[w->head]].head]);
+    return l;
+}
+
+/* Ask level covers. Counted in matcher_gpu (tenth session): the slowest
+ * ioc and fok bids (over 15 us: ~1% of ioc bids, ~3% of fok) walked
+ * 115-140 ask levels and 460-720 offers each and found nearly none that
+ * covered their window. 90% of those ioc bids (40% of the fok) were long
+ * (2,160 hours or more), which only an offer starting no later and
+ * ending no earlier can serve, and which the hour masks cannot judge (a
+ * window of 128 hours or more needs every bit). So each ask level keeps up to ASK_COVERS windows that together
+ * contain every offer's window (engine_internal.h, ask_cover; book.c
+ * adds each offer that joins), and a walk passes a level none of whose
+ * covers contains the bid's window: every offer there would fail
+ * cap_open_covers (an offer's start is at or before its open start, and
+ * a bid starts after the clock), so nothing differs but the walk. Covers
+ * only widen while the level holds offers (an offer that leaves keeps
+ * its window there) and start afresh when it empties; narrowing them on
+ * a plan's full walk of a level was measured and gave nothing visible
+ * (docs/benchmarks.md, tenth session). */
+static uint32_t walk_next_covering(ask_walk *w)
+{
+    uint32_t l;
+    while ((l = walk_next(w)) != NIL && !ask_cover_holds(&w->e->levels[l].covers, w->start_hour, w->end_hour))
+        ;
     return l;
 }
 
@@ -271,7 +298,7 @@ static uint32_t plan_greedy(matcher_engine *e, const order *b, uint32_t lock, in
     e->plan_complete = false;
     ask_walk w;
     walk_begin(&w, e, b);
-    for (uint32_t l; r > 0 && (l = walk_next(&w)) != NIL;) {
+    for (uint32_t l; r > 0 && (l = walk_next_covering(&w)) != NIL;) {
         const level *lv = &e->levels[l];
         hint_ring hr = {.n = 0};
         for (uint32_t s = lv->head; s != NIL && r > 0; s = e->orders[s].next) {
@@ -317,7 +344,7 @@ static uint32_t plan_single_provider_winner(matcher_engine *e, const order *b)
     }
     ask_walk w;
     walk_begin(&w, e, b);
-    for (uint32_t l; (l = walk_next(&w)) != NIL;) {
+    for (uint32_t l; (l = walk_next_covering(&w)) != NIL;) {
         const level *lv = &e->levels[l];
         hint_ring hr = {.n = 0};
         for (uint32_t s = lv->head; s != NIL; s = e->orders[s].next) {

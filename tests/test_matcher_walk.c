@@ -171,6 +171,72 @@ static void test_sweep_refills_prefix(void **state)
     matcher_destroy(e);
 }
 
+/* An ask level's covers (engine_internal.h, ask_cover) hold every offer
+ * window added since they were cleared, however many (merging past
+ * ASK_COVERS entries only widens), and stay exact while the windows fit
+ * the entries: a window none of the added ones contains is refused. */
+static void test_ask_covers_hold_every_window(void **state)
+{
+    (void)state;
+    uint64_t r = 11;
+    enum { WINDOWS = 12 };
+    for (int round = 0; round < 20000; round++) {
+        ask_cover c;
+        ask_cover_clear(&c);
+        int32_t st[WINDOWS], en[WINDOWS];
+        int n = 1 + round % WINDOWS;
+        for (int k = 0; k < n; k++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            st[k] = NOW + (int32_t)((r >> 33) % 168);
+            static const int32_t len[] = {24, 168, 720, 2160, 8760};
+            en[k] = st[k] + len[(r >> 20) % 5];
+            ask_cover_add(&c, st[k], en[k]);
+            for (int j = 0; j <= k; j++)
+                if (!ask_cover_holds(&c, st[j], en[j]))
+                    fail_msg("round %d: window %d (%d..%d) lost after adding %d", round, j, st[j], en[j], k);
+        }
+        /* a probe no added window contains: refused while no merge happened */
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        int32_t ps = NOW + (int32_t)((r >> 33) % 200), pe = ps + 1 + (int32_t)((r >> 12) % 9000);
+        bool inside = false;
+        for (int j = 0; j < n; j++)
+            inside |= st[j] <= ps && en[j] >= pe;
+        if (n <= ASK_COVERS && !inside && ask_cover_holds(&c, ps, pe))
+            fail_msg("round %d: %d windows, probe %d..%d held though none contains it", round, n, ps, pe);
+    }
+    ask_cover c;
+    ask_cover_clear(&c);
+    assert_false(ask_cover_holds(&c, NOW, NOW + 1)); /* an empty level holds nothing */
+}
+
+/* An ask level's covers are exact for the offers it holds: a level that
+ * empties and takes a new offer forgets the old one's window, so a bid
+ * that only the old window would have held passes the level by. */
+static void test_ask_level_covers_follow_its_offers(void **state)
+{
+    (void)state;
+    matcher_engine *e = engine_with_accounts();
+    uint64_t id;
+    matcher_cmd offer = {.type = MATCHER_CMD_NEW_ORDER, .side = MATCHER_SELL, .account = 3, .qty = 4,
+                         .price_micros = 1900000, .start_hour = NOW, .end_hour = NOW + 24};
+    place(e, &id, 1, offer); /* the best ask stays: the level below is kept when it empties, and reused */
+    offer.price_micros = 2000000;
+    offer.end_hour = NOW + 720;
+    place(e, &id, 1, offer);
+    const level *lv = &e->levels[e->orders[slot_of(e, id)].level];
+    assert_true(ask_cover_holds(&lv->covers, NOW + 10, NOW + 700));
+    assert_false(ask_cover_holds(&lv->covers, NOW + 10, NOW + 730));
+    assert_int_equal(run(e, (matcher_cmd){.type = MATCHER_CMD_CANCEL, .account = 3, .order_id = id}), MATCHER_OK);
+    offer.end_hour = NOW + 24;
+    place(e, &id, 1, offer);
+    assert_ptr_equal(&e->levels[e->orders[slot_of(e, id)].level], lv); /* the same level, reused */
+    assert_true(ask_cover_holds(&lv->covers, NOW + 1, NOW + 24));
+    assert_false(ask_cover_holds(&lv->covers, NOW + 10, NOW + 700)); /* the cancelled offer's window */
+    char err[256];
+    assert_int_equal(matcher_check(e, err, sizeof err), 0);
+    matcher_destroy(e);
+}
+
 /* A bid level keeps its bounds packed in 8 bytes (engine_internal.h,
  * bid_bnd8): unpacked, they are never tighter than what was packed (a
  * sweep would skip a level holding a bid it can serve), and exact
@@ -209,6 +275,8 @@ int main(void)
         cmocka_unit_test(test_sweep_walk_leaves_hints),
         cmocka_unit_test(test_sweep_refills_prefix),
         cmocka_unit_test(test_bid_bounds_pack_never_tighter),
+        cmocka_unit_test(test_ask_covers_hold_every_window),
+        cmocka_unit_test(test_ask_level_covers_follow_its_offers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
