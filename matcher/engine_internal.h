@@ -187,8 +187,8 @@ _Static_assert(sizeof(hmask) == 16, "a level's hour mask: four per cache line (e
  * prefix leaves: the prefix shrinks, it never holds a bid out of place).
  * A sweep reads a bid's order only when its window, length and the
  * offer's capacity over it fit, and a bid's window never changes while it
- * rests (a replace moves price and quantity only). Ask levels keep no
- * prefix (all NIL). */
+ * rests (a replace moves price and quantity only). Ask levels keep their
+ * covers in the same room instead (ask_cover below). */
 #define LEVEL_WIN 4
 
 /* Ask levels use the room of the bid prefix for the windows their offers
