@@ -250,16 +250,20 @@ static inline void ask_cover_add(ask_cover *c, int32_t start_hour, int32_t end_h
     int free_k = -1, best_k = 0;
     int64_t best_cost = INT64_MAX;
     for (int k = 0; k < ASK_COVERS; k++) {
-        if (c->start_hour[k] >= start_hour && c->end_hour[k] <= end_hour)
-            c->start_hour[k] = INT32_MAX, c->end_hour[k] = INT32_MIN; /* inside the new one */
+        if (c->start_hour[k] >= start_hour && c->end_hour[k] <= end_hour) { /* inside the new one */
+            c->start_hour[k] = INT32_MAX;
+            c->end_hour[k] = INT32_MIN;
+        }
         if (c->start_hour[k] == INT32_MAX) {
             free_k = k;
             continue;
         }
         int64_t cost = (int64_t)(c->start_hour[k] > start_hour ? c->start_hour[k] - start_hour : 0) +
                        (end_hour > c->end_hour[k] ? end_hour - c->end_hour[k] : 0);
-        if (cost < best_cost)
-            best_cost = cost, best_k = k;
+        if (cost < best_cost) {
+            best_cost = cost;
+            best_k = k;
+        }
     }
     int k = free_k >= 0 ? free_k : best_k;
     if (c->start_hour[k] > start_hour)

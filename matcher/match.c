@@ -189,9 +189,10 @@ static uint32_t walk_next(ask_walk *w)
  * covered their window. 90% of those ioc bids (40% of the fok) were long
  * (2,160 hours or more), which only an offer starting no later and
  * ending no earlier can serve, and which the hour masks cannot judge (a
- * window of 128 hours or more needs every bit). So each ask level keeps up to ASK_COVERS windows that together
- * contain every offer's window (engine_internal.h, ask_cover; book.c
- * adds each offer that joins), and a walk passes a level none of whose
+ * window of 128 hours or more needs every bit). So each ask level keeps
+ * up to ASK_COVERS windows that together contain every offer's window
+ * (engine_internal.h, ask_cover; book.c adds each offer that joins), and
+ * a walk passes a level none of whose
  * covers contains the bid's window: every offer there would fail
  * cap_open_covers (an offer's start is at or before its open start, and
  * a bid starts after the clock), so nothing differs but the walk. Covers
@@ -201,9 +202,10 @@ static uint32_t walk_next(ask_walk *w)
  * (docs/benchmarks.md, tenth session). */
 static uint32_t walk_next_covering(ask_walk *w)
 {
-    uint32_t l;
-    while ((l = walk_next(w)) != NIL && !ask_cover_holds(&w->e->levels[l].covers, w->start_hour, w->end_hour))
-        ;
+    uint32_t l = walk_next(w);
+    /* bounded: every walk_next consumes a level of the side, or ends */
+    while (l != NIL && !ask_cover_holds(&w->e->levels[l].covers, w->start_hour, w->end_hour))
+        l = walk_next(w);
     return l;
 }
 

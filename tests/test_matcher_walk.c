@@ -59,6 +59,15 @@ static uint32_t slot_of(const matcher_engine *e, uint64_t id)
     return s;
 }
 
+/* The engine's checker is content; then the engine goes. */
+static void checked_destroy(matcher_engine *e)
+{
+    char err[256];
+    if (matcher_check(e, err, sizeof err) != 0)
+        fail_msg("checker: %s", err);
+    matcher_destroy(e);
+}
+
 /* Places n orders c (all rest, in one level), their ids into ids; no
  * walk has passed them yet, so none has a hint. */
 static void place(matcher_engine *e, uint64_t *ids, int n, matcher_cmd c)
@@ -113,9 +122,7 @@ static void test_plan_walk_leaves_hints(void **state)
     assert_int_equal(run(e, bid), MATCHER_OK);
     assert_int_equal(matcher_offer_capacity(e, ids[N_RESTING - 1], NOW + 2), 2);
     assert_hints(e, ids, N_RESTING);
-    char err[256];
-    assert_int_equal(matcher_check(e, err, sizeof err), 0);
-    matcher_destroy(e);
+    checked_destroy(e);
 }
 
 /* An ioc offer sweeps a bid level of N_RESTING + 1 bids of its own
@@ -138,9 +145,7 @@ static void test_sweep_walk_leaves_hints(void **state)
     for (int k = 0; k < LEVEL_WIN; k++)
         assert_int_equal(e->orders[slot_of(e, ids[k])].walk_hint, NIL);
     assert_hints(e, ids + LEVEL_WIN, N_RESTING + 1 - LEVEL_WIN);
-    char err[256];
-    assert_int_equal(matcher_check(e, err, sizeof err), 0);
-    matcher_destroy(e);
+    checked_destroy(e);
 }
 
 /* A sweep that walks a whole bid level refills its prefix (match.c,
@@ -166,9 +171,7 @@ static void test_sweep_refills_prefix(void **state)
     assert_int_equal(lv->count, N_RESTING - 2);
     for (int k = 0; k < LEVEL_WIN; k++)
         assert_int_equal(lv->win_slot[k], slot_of(e, ids[2 + k]));
-    char err[256];
-    assert_int_equal(matcher_check(e, err, sizeof err), 0);
-    matcher_destroy(e);
+    checked_destroy(e);
 }
 
 /* An ask level's covers (engine_internal.h, ask_cover) hold every offer
@@ -232,9 +235,7 @@ static void test_ask_level_covers_follow_its_offers(void **state)
     assert_ptr_equal(&e->levels[e->orders[slot_of(e, id)].level], lv); /* the same level, reused */
     assert_true(ask_cover_holds(&lv->covers, NOW + 1, NOW + 24));
     assert_false(ask_cover_holds(&lv->covers, NOW + 10, NOW + 700)); /* the cancelled offer's window */
-    char err[256];
-    assert_int_equal(matcher_check(e, err, sizeof err), 0);
-    matcher_destroy(e);
+    checked_destroy(e);
 }
 
 /* A bid level keeps its bounds packed in 8 bytes (engine_internal.h,
