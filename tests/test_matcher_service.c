@@ -840,7 +840,7 @@ static void fault_seed(uint64_t seed)
         pthread_join(fl_th, NULL);
     for (int i = 0; i < STREAMERS; i++)
         pthread_join(th[i], NULL);
-    nng_close(c);
+    close_detached(c); /* its dialer, too, was reconnecting to the killed matcher */
     uint64_t acked_max = 0, n_acked = 0, sent = 0;
     for (int i = 0; i < STREAMERS; i++) {
         n_acked += ts[i].n_acks;
