@@ -224,8 +224,11 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
 {
     if (from_hour < o->zero_until_hour)
         return 0; /* the window starts in the sold-out prefix */
-    if (o->zero_blocks & blocks_inside(o, from_hour, to_hour))
-        return 0; /* the window holds a block with a sold-out hour */
+    /* the window holds a block with a sold-out hour (blocks_inside's two
+     * divisions only when some block has one: a new crossing offer has
+     * none while it sweeps, and its sweep asks ~69 times) */
+    if (o->zero_blocks != 0 && (o->zero_blocks & blocks_inside(o, from_hour, to_hour)) != 0)
+        return 0;
     const cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
     uint32_t i = entry_for(o, k, from_hour);
     uint32_t end = bp_at(o, to_hour); /* entries from to_hour on: at or above it */
