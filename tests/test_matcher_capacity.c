@@ -101,12 +101,10 @@ static void assert_matches(const matcher_engine *e, const order *o, const int32_
 }
 
 /* A window for the next take, as offsets into the offer: often starting
- * at a chunk's first hour or ending at one (see the file comment), else
- * anywhere; 1..24 hours like most bids. */
-static void pick_window(const matcher_engine *e, const order *o, rng *r, int32_t *from, int32_t *to)
+ * at one of the n chunk first hours in starts or ending at one (see the
+ * file comment), else anywhere; 1..24 hours like most bids. */
+static void pick_window(const int32_t *starts, uint32_t n, rng *r, int32_t *from, int32_t *to)
 {
-    int32_t starts[HOURS];
-    uint32_t n = chunk_starts(e, o, starts, HOURS);
     uint32_t how = rnd(r, 3);
     int32_t len = 1 + (int32_t)rnd(r, 24);
     if (how == 0 && n > 0) {
@@ -156,14 +154,13 @@ static void test_takes_match_hourly_model(void **state)
     rng r = {.s = 7};
     uint32_t most_chunks = 0, at_boundary = 0;
     for (int t = 0; t < TAKES; t++) {
-        int32_t from, to;
-        pick_window(e, o, &r, &from, &to);
+        int32_t starts[HOURS], from, to;
+        uint32_t n = chunk_starts(e, o, starts, HOURS);
+        pick_window(starts, n, &r, &from, &to);
         int32_t min = model_min(model, from, to);
         if (min == 0)
             continue;
         int32_t q = pick_qty(model, &r, from, to, min);
-        int32_t starts[HOURS];
-        uint32_t n = chunk_starts(e, o, starts, HOURS);
         for (uint32_t k = 0; k < n; k++)
             at_boundary += starts[k] == NOW + 1 + from || starts[k] == NOW + 1 + to;
         most_chunks = n + 1 > most_chunks ? n + 1 : most_chunks;
@@ -172,7 +169,7 @@ static void test_takes_match_hourly_model(void **state)
             model[h] -= q;
         assert_matches(e, o, model, &r);
     }
-    /* the test did what it is for: a book of many chunks, many takes at
+    /* the test did what it is for: an offer of many chunks, many takes at
      * their edges */
     assert_true(most_chunks >= 8);
     assert_true(at_boundary >= 500);
