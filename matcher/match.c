@@ -69,11 +69,10 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
  * FIFO; on a busy day most levels hold one or two orders). Asking ahead
  * overlaps them: what tells whether to enter the level PF_MASKS steps
  * ahead (an ask level's hour mask, lvmask; a bid level's line, which holds
- * its bounds); a sweep over bids asks for the bids a level's prefix says
- * it will read PF_ORDERS steps ahead (only for levels whose bounds let
- * the walk enter them; every step reads only what an earlier step asked
- * for), a plan over asks queues the levels it will enter (ask_walk
- * below). Walks go from the best (last) level down. */
+ * its bounds), and both walks queue the levels they will enter (a plan
+ * over asks WALK_AHEAD deep, ask_walk; a sweep over bids PF_ORDERS deep,
+ * bid_walk, asking for the bids a level's prefix says it will read as it
+ * queues the level). Walks go from the best (last) level down. */
 #define PF_MASKS 12
 #define PF_ORDERS 4
 
@@ -249,16 +248,69 @@ static inline void sweep_prefetch_bids(const matcher_engine *e, const level *lv,
         GPUX_PREFETCH(&e->orders[lv->win_slot[n - 1]]);
 }
 
-/* The walk over bid levels asks ahead by position (see PF_MASKS above).
- * GPUX_PREFETCH, not __builtin_prefetch: gcc 12 deleted this function's
- * calls until the sixth session (include/gpux_prefetch.h). */
-static inline void sweep_prefetch(const matcher_engine *e, const book_side *bids, uint32_t i, const order *o,
-                                  int32_t open_start)
+/* A sweep's walk over the bid levels offer o may serve, best first: the
+ * ask walk's shape (above) on the bid side. Each position is judged once,
+ * by its level's bounds (its line asked for PF_MASKS positions earlier);
+ * a level that may hold a bid o fits is queued PF_ORDERS deep, and the
+ * bids its prefix says the sweep will read are asked for as it is queued.
+ * Until the eleventh session the walk went by position: it tested each
+ * level's bounds twice (PF_ORDERS positions ahead, to ask for its bids,
+ * and again on reaching it) and the fill budget at every position; a
+ * crossing offer passes ~140 levels and enters ~55 (matcher_gpu).
+ * A queued level's bounds still hold when it is entered: they change only
+ * when a bid joins (none does during a sweep) or when a sweep walks that
+ * very level, and a queued level holds bids, so the pops of emptied best
+ * levels (book.c, side_pop_empty_best) stop above it. */
+typedef struct bid_walk {
+    const matcher_engine *e;
+    const book_side *bids;
+    const order *o;
+    int32_t open_start;
+    uint32_t pos;             /* positions [0, pos) are still to look at */
+    uint32_t q[PF_ORDERS];    /* queued level slots, oldest at head */
+    uint32_t head, n;
+} bid_walk;
+
+static void bid_walk_begin(bid_walk *w, const matcher_engine *e, const order *o)
 {
-    if (i >= PF_MASKS)
-        GPUX_PREFETCH(&e->levels[bids->lvl[i - PF_MASKS]]); /* its bounds are in it */
-    if (i >= PF_ORDERS && bid_level_may_use(e, bids->lvl[i - PF_ORDERS], o, open_start))
-        sweep_prefetch_bids(e, &e->levels[bids->lvl[i - PF_ORDERS]], o, open_start);
+    w->e = e;
+    w->bids = &e->books[o->market].side[0];
+    w->o = o;
+    w->open_start = order_open_start(e, o);
+    w->pos = w->bids->n_levels;
+    w->head = w->n = 0;
+    for (uint32_t k = 1; k <= PF_MASKS && k <= w->pos; k++)
+        GPUX_PREFETCH(&e->levels[w->bids->lvl[w->pos - k]]);
+}
+
+/* The next bid level the sweep enters, or NIL when none is left. */
+static uint32_t bid_walk_next(bid_walk *w)
+{
+    const book_side *bids = w->bids;
+    while (w->n < PF_ORDERS && w->pos > 0) {
+        uint32_t i = w->pos - 1;
+        if (bids->keys[i] < w->o->price_micros) { /* bid key = price */
+            w->pos = 0;
+            break;
+        }
+        w->pos = i;
+        if (i >= PF_MASKS)
+            GPUX_PREFETCH(&w->e->levels[bids->lvl[i - PF_MASKS]]); /* its bounds are in it */
+        if (i >= bids->n_levels)
+            continue; /* popped: emptied best levels the walk had not reached */
+        uint32_t l = bids->lvl[i];
+        if (bid_level_may_use(w->e, l, w->o, w->open_start)) {
+            sweep_prefetch_bids(w->e, &w->e->levels[l], w->o, w->open_start);
+            w->q[(w->head + w->n++) % PF_ORDERS] = l;
+        }
+    }
+    if (w->n == 0)
+        return NIL;
+    uint32_t l = w->q[w->head];
+    w->head = (w->head + 1) % PF_ORDERS;
+    w->n--;
+    GPUX_ASSERT(w->e->levels[l].count > 0);
+    return l;
 }
 
 /* The most offer o (avail GPUs over the window) can give an all-or-none
@@ -728,23 +780,14 @@ void match_offer_sweep(matcher_engine *e, uint32_t oslot)
 static __attribute__((noinline)) void sweep_bids(matcher_engine *e, uint32_t oslot)
 {
     const order *o = &e->orders[oslot];
-    const book_side *bids = &e->books[o->market].side[0];
-    int32_t open_start = order_open_start(e, o);
-    /* Best level last. A bid filled here may empty its level, and emptied
-     * levels at the best end are popped: entries at or above i, and below
-     * it only levels already empty (nothing to visit), hence the bound
-     * check. */
-    for (uint32_t i = bids->n_levels; i-- > 0;) {
-        if (i >= bids->n_levels)
-            continue;
-        if (bids->keys[i] < o->price_micros)
-            return;
+    bid_walk w;
+    bid_walk_begin(&w, e, o);
+    /* bounded: every step consumes a position of the side, or ends */
+    for (uint32_t l; (l = bid_walk_next(&w)) != NIL;) {
+        /* (tested per level entered, not per position: a spent budget
+         * only matters to bids o could serve) */
         if (e->fills_left == 0)
             goto budget_spent;
-        sweep_prefetch(e, bids, i, o, open_start);
-        uint32_t l = bids->lvl[i];
-        if (!bid_level_may_use(e, l, o, open_start))
-            continue; /* no bid here fits the offer's hours */
         if (!sweep_level(e, oslot, l)) {
             if (cap_sold_out(e, o))
                 return;
