@@ -639,8 +639,7 @@ bool match_offer_would_trade(matcher_engine *e, uint32_t oslot)
     return false;
 }
 
-/* One bid of a level's prefix, copied: filling a bid reshapes the prefix
- * under the walk. */
+/* One bid of a level's prefix, copied for the refill after a full walk. */
 typedef struct bid_win {
     uint32_t slot;
     int32_t start_hour;
@@ -685,43 +684,58 @@ static bool sweep_bid(matcher_engine *e, const order *o, uint32_t s, int32_t ava
     return !(cap_sold_out(e, o) || e->fills_left == 0);
 }
 
-/* Offer o against the bids of level l, in FIFO order. Returns false when
- * the sweep must stop (o sold out or the fill budget spent). The bids of
- * the level's prefix are judged from their inline windows first (see
- * "Bid windows"): a bid is read only when its window, its length and o's
- * capacity over it fit; the bids after the prefix are read as they come.
- * A level walked to its end gets exact bounds and a full prefix from the
+/* Offer o against the bids of level l's prefix, judged in place from
+ * their inline windows (see "Bid windows"): a bid is read only when its
+ * window, its length and o's capacity over it fit. A filled bid leaves
+ * the prefix (book.c, level_win_leave: the entries behind it move up), so
+ * the same index is judged again. Returns false when the sweep must stop;
+ * else *n_out is the prefix left, every entry a bid still resting. Until
+ * the eleventh session the prefix was copied first, and copied again for
+ * the refill (~1.5k instructions of an ioc offer's ~50k). */
+static bool sweep_prefix(matcher_engine *e, const order *o, uint32_t l, int32_t open_start, uint32_t *n_out)
+{
+    const level *lv = &e->levels[l];
+    uint32_t k = 0;
+    /* bounded: each pass moves k on or takes a bid out of the prefix */
+    while (k < LEVEL_WIN && lv->win_slot[k] != NIL) {
+        uint32_t s = lv->win_slot[k];
+        int32_t start_hour = lv->win_start_hour[k], hours = lv->win_hours[k];
+        int32_t avail =
+            window_fits(o, open_start, start_hour, hours) ? cap_min(e, o, start_hour, start_hour + hours) : 0;
+        if (avail > 0) {
+            if (!sweep_bid(e, o, s, avail))
+                return false;
+            if (e->orders[s].level != l)
+                continue; /* filled: it has left, and the entries behind it moved up */
+        }
+        k++;
+    }
+    *n_out = k;
+    return true;
+}
+
+/* Offer o against the bids of level l, in FIFO order: the prefix
+ * (sweep_prefix), then the bids behind it, read as they come. Returns
+ * false when the sweep must stop (o sold out or the fill budget spent).
+ * A level walked to its end gets exact bounds, and a full prefix from the
  * bids still in it. */
-static bool sweep_level(matcher_engine *e, uint32_t oslot, uint32_t l)
+static bool sweep_level(matcher_engine *e, uint32_t oslot, uint32_t l, int32_t open_start)
 {
     const order *o = &e->orders[oslot];
-    const level *lv = &e->levels[l];
-    int32_t open_start = order_open_start(e, o);
-    bid_win pre[LEVEL_WIN], keep[LEVEL_WIN];
-    uint32_t n = 0, n_keep = 0;
-    for (; n < LEVEL_WIN && lv->win_slot[n] != NIL; n++)
-        pre[n] = (bid_win){lv->win_slot[n], lv->win_start_hour[n], lv->win_hours[n]};
-    uint32_t after = n == 0 ? lv->head : NIL; /* the first bid behind the prefix */
-    bool beyond = n < lv->count;
+    level *lv = &e->levels[l];
+    uint32_t n = level_win_n(lv);
+    /* the first bid behind the prefix, read before a prefix bid may leave */
+    uint32_t after = n == 0 ? lv->head : n < lv->count ? e->orders[lv->win_slot[n - 1]].next : NIL;
+    if (!sweep_prefix(e, o, l, open_start, &n))
+        return false;
+    bid_win keep[LEVEL_WIN];
     bid_bounds seen = {0};
     uint32_t n_seen = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        const bid_win *w = &pre[k];
-        if (beyond && k == n - 1)
-            after = e->orders[w->slot].next; /* read before the bid may leave */
-        int32_t avail = window_fits(o, open_start, w->start_hour, w->hours)
-                            ? cap_min(e, o, w->start_hour, w->start_hour + w->hours)
-                            : 0;
-        if (avail > 0) {
-            if (!sweep_bid(e, o, w->slot, avail))
-                return false;
-            if (e->orders[w->slot].level != l)
-                continue; /* filled: it has left (book.c took it out of the prefix) */
-        }
-        bid_bounds_cover_window(&seen, w->start_hour, w->hours, n_seen++ == 0);
-        keep[n_keep++] = *w;
+    for (; n_seen < n; n_seen++) {
+        keep[n_seen] = (bid_win){lv->win_slot[n_seen], lv->win_start_hour[n_seen], lv->win_hours[n_seen]};
+        bid_bounds_cover_window(&seen, keep[n_seen].start_hour, keep[n_seen].hours, n_seen == 0);
     }
-    uint32_t n_from_prefix = n_keep; /* the level's prefix is now exactly keep[0 .. n_from_prefix) */
+    uint32_t n_keep = n; /* the level's prefix is now exactly keep[0 .. n) */
     hint_ring hr = {.n = 0};
     for (uint32_t s = after; s != NIL;) {
         uint32_t next = e->orders[s].next; /* s may leave the book; others stay */
@@ -740,16 +754,15 @@ static bool sweep_level(matcher_engine *e, uint32_t oslot, uint32_t l)
         s = next;
     }
     if (n_seen > 0 && n_seen == lv->count) {
-        level *wl = &e->levels[l];
-        wl->bounds = bid_bnd8_pack(seen);
+        lv->bounds = bid_bnd8_pack(seen);
         /* Only bids from behind the prefix change it: a bid that left
          * was taken out by book.c. Most walks add none (writing the
          * prefix back anyway was ~4% of an ioc offer's sweep in
          * instructions: callgrind, tenth session). */
-        for (uint32_t k = 0; n_keep > n_from_prefix && k < LEVEL_WIN; k++) {
-            wl->win_slot[k] = k < n_keep ? keep[k].slot : NIL;
-            wl->win_start_hour[k] = k < n_keep ? keep[k].start_hour : 0;
-            wl->win_hours[k] = k < n_keep ? (uint16_t)keep[k].hours : 0;
+        for (uint32_t k = 0; n_keep > n && k < LEVEL_WIN; k++) {
+            lv->win_slot[k] = k < n_keep ? keep[k].slot : NIL;
+            lv->win_start_hour[k] = k < n_keep ? keep[k].start_hour : 0;
+            lv->win_hours[k] = k < n_keep ? (uint16_t)keep[k].hours : 0;
         }
     }
     return true;
@@ -788,7 +801,7 @@ static __attribute__((noinline)) void sweep_bids(matcher_engine *e, uint32_t osl
          * only matters to bids o could serve) */
         if (e->fills_left == 0)
             goto budget_spent;
-        if (!sweep_level(e, oslot, l)) {
+        if (!sweep_level(e, oslot, l, w.open_start)) {
             if (cap_sold_out(e, o))
                 return;
             goto budget_spent;
