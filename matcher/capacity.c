@@ -143,13 +143,16 @@ void cap_free_all(matcher_engine *e, order *o)
 
 /* ---- finding an hour ---- */
 
-/* The chunk holding the last breakpoint that starts at or before hour
+/* Finding hour h takes after = bp_at(o, h + 1), computed once by the
+ * caller for both steps below: the entries starting at or before h are
+ * the words below it. */
+
+/* The chunk holding the last breakpoint that starts at or before the hour
  * (the offer's first breakpoint starts at or before it), and in *prev,
  * unless NULL, the chunk before it (NIL: it is the first). */
-static uint32_t chunk_for(const matcher_engine *e, const order *o, int32_t hour, uint32_t *prev)
+static inline uint32_t chunk_for(const matcher_engine *e, const order *o, uint32_t after, uint32_t *prev)
 {
     uint32_t p = NIL, c = o->cap_head;
-    uint32_t after = bp_at(o, hour + 1); /* entries starting at or before hour: below it */
     GPUX_ASSERT(c != NIL && e->chunks[c].bp[0] < after);
     for (uint32_t nx; (nx = e->chunks[c].next) != NIL && e->chunks[nx].bp[0] < after; c = nx)
         p = c;
@@ -158,8 +161,8 @@ static uint32_t chunk_for(const matcher_engine *e, const order *o, int32_t hour,
     return c;
 }
 
-/* The last entry of offer o's chunk k starting at or before hour (entry
- * 0 does). With SSE2, the chunk's 16 words are compared with the bound
+/* The last entry of chunk k starting at or before the hour (entry 0
+ * does). With SSE2, the chunk's 16 words are compared with the bound
  * at once: entries 1..n-1 below it are a run of mask bits from entry 1
  * (they ascend), whose length is the answer. The linear scan it replaces
  * averaged ~7 steps, ~37 instructions a call, 7% of a sweep's (matcher_gpu
@@ -173,13 +176,13 @@ static inline uint32_t lanes_below(const __m128i *w, __m128i after)
     return (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(_mm_loadu_si128(w), after)));
 }
 
-static inline uint32_t entry_for(const order *o, const cap_chunk *k, int32_t hour)
+static inline uint32_t entry_for(const cap_chunk *k, uint32_t after)
 {
     _Static_assert(offsetof(cap_chunk, bp) == 8 && sizeof(cap_chunk) == 64, "bp[j] is word j + 2 of the chunk");
-    __m128i after = _mm_set1_epi32((int32_t)bp_at(o, hour + 1));
+    __m128i bound = _mm_set1_epi32((int32_t)after);
     const __m128i *w = (const __m128i *)(const void *)k;
-    uint32_t below = lanes_below(w, after) | lanes_below(w + 1, after) << 4 | lanes_below(w + 2, after) << 8 |
-                     lanes_below(w + 3, after) << 12;
+    uint32_t below = lanes_below(w, bound) | lanes_below(w + 1, bound) << 4 | lanes_below(w + 2, bound) << 8 |
+                     lanes_below(w + 3, bound) << 12;
     uint32_t n = k->n;
     GPUX_ASSERT(n >= 1 && n <= CAP_CHUNK_N);
     /* bits 3 .. n + 1: entries 1 .. n - 1 */
@@ -187,9 +190,9 @@ static inline uint32_t entry_for(const order *o, const cap_chunk *k, int32_t hou
     return (uint32_t)__builtin_ctz(~run);
 }
 #else
-static uint32_t entry_for(const order *o, const cap_chunk *k, int32_t hour)
+static uint32_t entry_for(const cap_chunk *k, uint32_t after)
 {
-    uint32_t after = bp_at(o, hour + 1), i = 0;
+    uint32_t i = 0;
     while (i + 1 < k->n && k->bp[i + 1] < after)
         i++;
     return i;
@@ -229,8 +232,9 @@ int32_t cap_min(const matcher_engine *e, const order *o, int32_t from_hour, int3
      * none while it sweeps, and its sweep asks ~69 times) */
     if (o->zero_blocks != 0 && (o->zero_blocks & blocks_inside(o, from_hour, to_hour)) != 0)
         return 0;
-    const cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
-    uint32_t i = entry_for(o, k, from_hour);
+    uint32_t after = bp_at(o, from_hour + 1);
+    const cap_chunk *k = &e->chunks[chunk_for(e, o, after, NULL)];
+    uint32_t i = entry_for(k, after);
     uint32_t end = bp_at(o, to_hour); /* entries from to_hour on: at or above it */
     int32_t best = bp_qty(k->bp[i]);
     while (best > 0) {
@@ -318,8 +322,9 @@ int32_t cap_at(const matcher_engine *e, const order *o, int32_t hour)
 {
     if (hour < e->now_hour || hour < o->start_hour || hour >= o->end_hour)
         return 0;
-    const cap_chunk *k = &e->chunks[chunk_for(e, o, hour, NULL)];
-    return bp_qty(k->bp[entry_for(o, k, hour)]);
+    uint32_t after = bp_at(o, hour + 1);
+    const cap_chunk *k = &e->chunks[chunk_for(e, o, after, NULL)];
+    return bp_qty(k->bp[entry_for(k, after)]);
 }
 
 /* Drops breakpoints wholly before the clock and starts the list at the
@@ -340,7 +345,7 @@ void cap_prune(matcher_engine *e, order *o)
     }
     o->cap_head = c;
     cap_chunk *k = &e->chunks[c];
-    uint32_t d = entry_for(o, k, last); /* entries before d end by now (0 if all start later) */
+    uint32_t d = entry_for(k, bp_at(o, last + 1)); /* entries before d end by now (0 if all start later) */
     if (d > 0) {
         memmove(&k->bp[0], &k->bp[d], (k->n - d) * sizeof k->bp[0]);
         k->n -= d;
@@ -408,9 +413,10 @@ static void entry_remove(matcher_engine *e, order *o, uint32_t prev, uint32_t c,
  * offer). */
 static void cap_split(matcher_engine *e, const order *o, int32_t hour)
 {
-    uint32_t c = chunk_for(e, o, hour, NULL);
+    uint32_t after = bp_at(o, hour + 1);
+    uint32_t c = chunk_for(e, o, after, NULL);
     const cap_chunk *k = &e->chunks[c];
-    uint32_t i = entry_for(o, k, hour);
+    uint32_t i = entry_for(k, after);
     if (bp_start(o, k->bp[i]) != hour)
         entry_insert(e, c, i + 1, bp_pack(o, hour, bp_qty(k->bp[i])));
 }
@@ -419,9 +425,10 @@ static void cap_split(matcher_engine *e, const order *o, int32_t hour)
  * the one before it (the list stays canonical). */
 static void cap_merge(matcher_engine *e, order *o, int32_t hour)
 {
-    uint32_t p, c = chunk_for(e, o, hour, &p);
+    uint32_t after = bp_at(o, hour + 1);
+    uint32_t p, c = chunk_for(e, o, after, &p);
     const cap_chunk *k = &e->chunks[c];
-    uint32_t i = entry_for(o, k, hour);
+    uint32_t i = entry_for(k, after);
     if (bp_start(o, k->bp[i]) != hour)
         return;
     int32_t q = bp_qty(k->bp[i]);
@@ -452,7 +459,7 @@ static inline uint32_t piece_put(uint32_t *out, uint32_t n, uint32_t from, uint3
  * nothing, in every other case (the general path takes it). */
 static bool take_in_chunk(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, int32_t qty)
 {
-    uint32_t p, c = chunk_for(e, o, from_hour, &p);
+    uint32_t p, c = chunk_for(e, o, bp_at(o, from_hour + 1), &p);
     cap_chunk *k = &e->chunks[c];
     uint32_t n_in = k->n;
     uint32_t lo = bp_at(o, from_hour), hi = bp_at(o, to_hour);
@@ -494,9 +501,10 @@ void cap_take(matcher_engine *e, order *o, int32_t from_hour, int32_t to_hour, i
     cap_split(e, o, from_hour);
     if (to_hour < o->end_hour)
         cap_split(e, o, to_hour);
-    cap_chunk *k = &e->chunks[chunk_for(e, o, from_hour, NULL)];
+    uint32_t after = bp_at(o, from_hour + 1);
+    cap_chunk *k = &e->chunks[chunk_for(e, o, after, NULL)];
     uint32_t end = bp_at(o, to_hour);
-    for (uint32_t i = entry_for(o, k, from_hour); k->bp[i] < end;) {
+    for (uint32_t i = entry_for(k, after); k->bp[i] < end;) {
         GPUX_ASSERT(bp_qty(k->bp[i]) >= qty);
         k->bp[i] -= (uint32_t)qty; /* the qty bits only: they hold qty or more */
         if (++i == k->n) {
