@@ -660,27 +660,41 @@ static bool offer_alone_below(const matcher_engine *e, const order *o, const ord
 /* Offer o against bid s: re-plans the bid when o can help it (avail: o's
  * capacity over the bid's window, > 0). Returns false when the sweep must
  * stop (o sold out or the fill budget spent).
- * All-or-none bids and an offer alone: a crossing offer is priced through
- * the mid and the resting offers above it, so the bids it sweeps often
- * see it alone, and their plan bounds (match.c, "Plan bounds") still
- * count offers of earlier sweeps that have left: counted, 95% of the
- * all-or-none re-plans in sweeps failed (12 per crossing offer). With o
- * alone the plan's answer is known: it fills exactly when o covers the
- * whole remainder in one step (avail >= r >= o's min_qty), and when it
- * does not, the bid records the bound that plan would have recorded
- * (o's share; plan_remember), so nothing differs but the walk. */
+ * An offer alone: a crossing offer is priced through the mid and the
+ * resting offers above it, so the bids it sweeps often see it alone below
+ * their price (offer_alone_below), and then the plan's answer is known
+ * without its walk over the asks: one step of t = min(avail, r) from o,
+ * taken when it reaches o's min_qty and what the bid needs (its whole
+ * remainder if all-or-none, else min(min_qty, r)); otherwise no step,
+ * and the bid records the bound that plan would have recorded
+ * (plan_remember: o's share for an all-or-none bid, 0 for a partial one).
+ * Single-provider bids come to the same: o's provider is the only one,
+ * and a bid already bound to a provider reached here only if that is
+ * o's (bid_takes_from). The budget allows the step: a sweep enters a bid
+ * only with fills left. Counted in the tenth session, 95% of the
+ * all-or-none re-plans in sweeps failed (12 per crossing offer); since
+ * the eleventh, the partial bids' re-plans (~6 a crossing offer, each
+ * walk ~475 instructions) take the same path (docs/benchmarks.md). */
 static bool sweep_bid(matcher_engine *e, const order *o, uint32_t s, int32_t avail)
 {
     order *b = &e->orders[s];
     if (!bid_takes_from(b, o) || plan_bound_rules_out(e, b, o, avail, true))
         return true;
+    if (!offer_alone_below(e, o, b)) {
+        match_bid(e, s);
+        return !(cap_sold_out(e, o) || e->fills_left == 0);
+    }
+    bool all = bid_all_or_none(b);
     int32_t r = bid_remaining(b);
-    if (bid_all_or_none(b) && (avail < r || r < o->min_qty) && offer_alone_below(e, o, b)) {
-        b->plan_bound_qty = share(avail, r, o);
+    int32_t t = min32(avail, r);
+    GPUX_ASSERT(t > 0 && e->fills_left > 0);
+    if (t < o->min_qty || t < (all ? r : min32(b->min_qty, r))) {
+        b->plan_bound_qty = all ? share(avail, r, o) : 0;
         b->plan_epoch = e->books[b->market].plan_epoch;
         return true;
     }
-    match_bid(e, s);
+    b->plan_epoch = 0; /* filled: nothing to remember (plan_remember) */
+    fill(e, s, (uint32_t)(o - e->orders), t);
     return !(cap_sold_out(e, o) || e->fills_left == 0);
 }
 
