@@ -673,8 +673,8 @@ static bool offer_alone_below(const matcher_engine *e, const order *o, const ord
  * o's (bid_takes_from). The budget allows the step: a sweep enters a bid
  * only with fills left. Counted in the tenth session, 95% of the
  * all-or-none re-plans in sweeps failed (12 per crossing offer); since
- * the eleventh, the partial bids' re-plans (~6 a crossing offer, each
- * walk ~475 instructions) take the same path (docs/benchmarks.md). */
+ * the eleventh, the bids that would fill and the partial bids take the
+ * same path: -16% of the sweeps' instructions (docs/benchmarks.md). */
 static bool sweep_bid(matcher_engine *e, const order *o, uint32_t s, int32_t avail)
 {
     order *b = &e->orders[s];
