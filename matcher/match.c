@@ -69,12 +69,11 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
  * FIFO; on a busy day most levels hold one or two orders). Asking ahead
  * overlaps them: what tells whether to enter the level PF_MASKS steps
  * ahead (an ask level's hour mask, lvmask; a bid level's line, which holds
- * its bounds), and both walks queue the levels they will enter (a plan
- * over asks WALK_AHEAD deep, ask_walk; a sweep over bids PF_ORDERS deep,
+ * its bounds), and both walks queue the levels they will enter
+ * WALK_AHEAD deep (a plan over asks: ask_walk; a sweep over bids:
  * bid_walk, asking for the bids a level's prefix says it will read as it
  * queues the level). Walks go from the best (last) level down. */
 #define PF_MASKS 12
-#define PF_ORDERS 4
 
 /* Walk hints. A level's FIFO is a chain: each order's line says where
  * the next one is, so a walk along a long level waits a whole miss per
@@ -130,15 +129,48 @@ static inline bool level_may_serve(const matcher_engine *e, uint32_t l, hmask ne
  * few nanoseconds before it was needed. */
 #define WALK_AHEAD 4
 
+/* The levels a walk (this one, and a sweep's over bids: bid_walk) has
+ * decided to enter and not entered yet, oldest first, and how far along
+ * its side it has looked. */
+typedef struct level_queue {
+    uint32_t pos;             /* positions [0, pos) are still to look at */
+    uint32_t q[WALK_AHEAD];   /* queued level slots, oldest at head */
+    uint32_t head, n;
+} level_queue;
+
+static inline void lq_start(level_queue *lq, uint32_t n_levels)
+{
+    lq->pos = n_levels;
+    lq->head = lq->n = 0;
+}
+
+/* True while the walk should look at more positions before it enters
+ * the oldest queued level. */
+static inline bool lq_wants_more(const level_queue *lq) { return lq->n < WALK_AHEAD && lq->pos > 0; }
+
+static inline void lq_push(level_queue *lq, uint32_t l)
+{
+    GPUX_ASSERT(lq->n < WALK_AHEAD);
+    lq->q[(lq->head + lq->n++) % WALK_AHEAD] = l;
+}
+
+/* The oldest queued level, taken off the queue. */
+static inline uint32_t lq_pop(level_queue *lq)
+{
+    GPUX_ASSERT(lq->n > 0);
+    uint32_t l = lq->q[lq->head];
+    lq->head = (lq->head + 1) % WALK_AHEAD;
+    lq->n--;
+    return l;
+}
+
 typedef struct ask_walk {
     const matcher_engine *e;
     const book_side *asks;
     hmask need;
     int32_t start_hour, end_hour; /* the bid's window (see "Ask level covers") */
     int64_t min_key;          /* -(the bid's price): lower keys are dearer */
-    uint32_t pos;             /* positions [0, pos) are still to look at */
-    uint32_t q[WALK_AHEAD];   /* queued level slots, oldest at head */
-    uint32_t head, n;
+    level_queue lq;
 } ask_walk;
 
 static void walk_begin(ask_walk *w, const matcher_engine *e, const order *b)
@@ -149,36 +181,34 @@ static void walk_begin(ask_walk *w, const matcher_engine *e, const order *b)
     w->start_hour = b->start_hour;
     w->end_hour = b->end_hour;
     w->min_key = -b->price_micros;
-    w->pos = w->asks->n_levels;
-    w->head = w->n = 0;
+    lq_start(&w->lq, w->asks->n_levels);
 }
 
 /* The next level slot the bid may take from, or NIL when none is left. */
 static uint32_t walk_next(ask_walk *w)
 {
     const book_side *asks = w->asks;
-    while (w->n < WALK_AHEAD && w->pos > 0) {
-        uint32_t i = w->pos - 1;
+    level_queue *lq = &w->lq;
+    while (lq_wants_more(lq)) {
+        uint32_t i = lq->pos - 1;
         if (asks->keys[i] < w->min_key) { /* ask key = -price: no level load */
-            w->pos = 0;
+            lq->pos = 0;
             break;
         }
         if (i >= PF_MASKS)
             GPUX_PREFETCH(&w->e->lvmask[asks->lvl[i - PF_MASKS]]);
-        w->pos = i;
+        lq->pos = i;
         uint32_t l = asks->lvl[i];
         if (level_may_serve(w->e, l, w->need)) {
             GPUX_PREFETCH(&w->e->levels[l]);
-            w->q[(w->head + w->n++) % WALK_AHEAD] = l;
+            lq_push(lq, l);
         }
     }
-    if (w->n == 0)
+    if (lq->n == 0)
         return NIL;
-    uint32_t l = w->q[w->head];
-    w->head = (w->head + 1) % WALK_AHEAD;
-    w->n--;
-    if (w->n > 0) /* asked for when it was queued: now its first order */
-        GPUX_PREFETCH(&w->e->orders[w->e->levels[w->q[w->head]].head]);
+    uint32_t l = lq_pop(lq);
+    if (lq->n > 0) /* asked for when it was queued: now its first order */
+        GPUX_PREFETCH(&w->e->orders[w->e->levels[lq->q[lq->head]].head]);
     return l;
 }
 
@@ -251,10 +281,10 @@ static inline void sweep_prefetch_bids(const matcher_engine *e, const level *lv,
 /* A sweep's walk over the bid levels offer o may serve, best first: the
  * ask walk's shape (above) on the bid side. Each position is judged once,
  * by its level's bounds (its line asked for PF_MASKS positions earlier);
- * a level that may hold a bid o fits is queued PF_ORDERS deep, and the
+ * a level that may hold a bid o fits is queued WALK_AHEAD deep, and the
  * bids its prefix says the sweep will read are asked for as it is queued.
  * Until the eleventh session the walk went by position: it tested each
- * level's bounds twice (PF_ORDERS positions ahead, to ask for its bids,
+ * level's bounds twice (four positions ahead, to ask for its bids,
  * and again on reaching it) and the fill budget at every position; a
  * crossing offer passes ~140 levels and enters ~55 (matcher_gpu).
  * A queued level's bounds still hold when it is entered: they change only
@@ -266,9 +296,7 @@ typedef struct bid_walk {
     const book_side *bids;
     const order *o;
     int32_t open_start;
-    uint32_t pos;             /* positions [0, pos) are still to look at */
-    uint32_t q[PF_ORDERS];    /* queued level slots, oldest at head */
-    uint32_t head, n;
+    level_queue lq;
 } bid_walk;
 
 static void bid_walk_begin(bid_walk *w, const matcher_engine *e, const order *o)
@@ -277,23 +305,23 @@ static void bid_walk_begin(bid_walk *w, const matcher_engine *e, const order *o)
     w->bids = &e->books[o->market].side[0];
     w->o = o;
     w->open_start = order_open_start(e, o);
-    w->pos = w->bids->n_levels;
-    w->head = w->n = 0;
-    for (uint32_t k = 1; k <= PF_MASKS && k <= w->pos; k++)
-        GPUX_PREFETCH(&e->levels[w->bids->lvl[w->pos - k]]);
+    lq_start(&w->lq, w->bids->n_levels);
+    for (uint32_t k = 1; k <= PF_MASKS && k <= w->lq.pos; k++)
+        GPUX_PREFETCH(&e->levels[w->bids->lvl[w->lq.pos - k]]);
 }
 
 /* The next bid level the sweep enters, or NIL when none is left. */
 static uint32_t bid_walk_next(bid_walk *w)
 {
     const book_side *bids = w->bids;
-    while (w->n < PF_ORDERS && w->pos > 0) {
-        uint32_t i = w->pos - 1;
+    level_queue *lq = &w->lq;
+    while (lq_wants_more(lq)) {
+        uint32_t i = lq->pos - 1;
         if (bids->keys[i] < w->o->price_micros) { /* bid key = price */
-            w->pos = 0;
+            lq->pos = 0;
             break;
         }
-        w->pos = i;
+        lq->pos = i;
         if (i >= PF_MASKS)
             GPUX_PREFETCH(&w->e->levels[bids->lvl[i - PF_MASKS]]); /* its bounds are in it */
         if (i >= bids->n_levels)
@@ -301,14 +329,12 @@ static uint32_t bid_walk_next(bid_walk *w)
         uint32_t l = bids->lvl[i];
         if (bid_level_may_use(w->e, l, w->o, w->open_start)) {
             sweep_prefetch_bids(w->e, &w->e->levels[l], w->o, w->open_start);
-            w->q[(w->head + w->n++) % PF_ORDERS] = l;
+            lq_push(lq, l);
         }
     }
-    if (w->n == 0)
+    if (lq->n == 0)
         return NIL;
-    uint32_t l = w->q[w->head];
-    w->head = (w->head + 1) % PF_ORDERS;
-    w->n--;
+    uint32_t l = lq_pop(lq);
     GPUX_ASSERT(w->e->levels[l].count > 0);
     return l;
 }
