@@ -683,6 +683,25 @@ static bool offer_alone_below(const matcher_engine *e, const order *o, const ord
            (n == 1 || -(int64_t)asks->keys[n - 2] > b->price_micros);
 }
 
+/* Bid b against offer o alone below its price (see sweep_bid, below):
+ * fills the plan's one step and returns true, or records the bound the
+ * plan would have and returns false. */
+static bool sweep_bid_alone(matcher_engine *e, const order *o, order *b, int32_t avail)
+{
+    bool all = bid_all_or_none(b);
+    int32_t r = bid_remaining(b);
+    int32_t t = min32(avail, r);
+    GPUX_ASSERT(t > 0 && e->fills_left > 0);
+    if (t < o->min_qty || t < (all ? r : min32(b->min_qty, r))) {
+        b->plan_bound_qty = all ? share(avail, r, o) : 0;
+        b->plan_epoch = e->books[b->market].plan_epoch;
+        return false;
+    }
+    b->plan_epoch = 0; /* filled: nothing to remember (plan_remember) */
+    fill(e, (uint32_t)(b - e->orders), (uint32_t)(o - e->orders), t);
+    return true;
+}
+
 /* Offer o against bid s: re-plans the bid when o can help it (avail: o's
  * capacity over the bid's window, > 0). Returns false when the sweep must
  * stop (o sold out or the fill budget spent).
@@ -706,23 +725,13 @@ static bool sweep_bid(matcher_engine *e, const order *o, uint32_t s, int32_t ava
     order *b = &e->orders[s];
     if (!bid_takes_from(b, o) || plan_bound_rules_out(e, b, o, avail, true))
         return true;
-    if (!offer_alone_below(e, o, b)) {
+    if (!offer_alone_below(e, o, b))
         match_bid(e, s);
-        return !(cap_sold_out(e, o) || e->fills_left == 0);
-    }
-    bool all = bid_all_or_none(b);
-    int32_t r = bid_remaining(b);
-    int32_t t = min32(avail, r);
-    GPUX_ASSERT(t > 0 && e->fills_left > 0);
-    if (t < o->min_qty || t < (all ? r : min32(b->min_qty, r))) {
-        b->plan_bound_qty = all ? share(avail, r, o) : 0;
-        b->plan_epoch = e->books[b->market].plan_epoch;
-        return true;
-    }
-    b->plan_epoch = 0; /* filled: nothing to remember (plan_remember) */
-    fill(e, s, (uint32_t)(o - e->orders), t);
+    else if (!sweep_bid_alone(e, o, b, avail))
+        return true; /* no step: the bid keeps the plan's bound */
     return !(cap_sold_out(e, o) || e->fills_left == 0);
 }
+
 
 /* Offer o against the bids of level l's prefix, judged in place from
  * their inline windows (see "Bid windows"): a bid is read only when its
